@@ -1,0 +1,1 @@
+"""Byte-level Bitcoin primitives: networks, encodings, scripts, addresses, transactions, blocks."""

@@ -1,0 +1,69 @@
+"""The one exception tree of chainsleuth.
+
+::
+
+    ChainsleuthError                 internal failure        exit 1 / HTTP 500
+    └── UserError                    bad usage or input      exit 2 / HTTP 400
+        ├── InputError               a file or value the user gave is unusable
+        │   ├── BlockDataError       a block that fails to parse or to check out (file, offset)
+        │   └── NetworkMismatchError magic / address / dataset of another network
+        ├── NotFoundError            an address, txid, block or cluster not in the dataset (404)
+        └── DatasetError             a dataset directory that is missing, foreign or incompatible
+
+The CLI prints ``str(error)`` on one line and exits with ``error.exit_code``; the API maps
+``error.http_status``. Messages name the bad value.
+
+>>> try:
+...     raise NotFoundError("address not in dataset: 1BoatSLRHtKNngkdXEeobR76b53LETtpyT")
+... except UserError as e:
+...     (e.exit_code, e.http_status)
+(2, 404)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BlockDataError",
+    "ChainsleuthError",
+    "DatasetError",
+    "InputError",
+    "NetworkMismatchError",
+    "NotFoundError",
+    "UserError",
+]
+
+
+class ChainsleuthError(Exception):
+    """Root of every chainsleuth error; a bare instance means an internal failure."""
+
+    exit_code: int = 1
+    http_status: int = 500
+
+
+class UserError(ChainsleuthError):
+    """Bad usage or bad input: the user can fix it; no traceback is shown."""
+
+    exit_code = 2
+    http_status = 400
+
+
+class InputError(UserError):
+    """A file, string or parameter given by the user cannot be used."""
+
+
+class BlockDataError(InputError):
+    """A block or transaction that is truncated, corrupt or does not check out."""
+
+
+class NetworkMismatchError(InputError):
+    """Data of one network (magic, address, dataset) used where another was expected."""
+
+
+class NotFoundError(UserError):
+    """A looked-up object (address, txid, block, cluster, run) is not in the dataset."""
+
+    http_status = 404
+
+
+class DatasetError(UserError):
+    """A dataset directory that is missing, of another network, or of another schema."""
