@@ -1,11 +1,11 @@
-"""The shared Typer application and consoles every verb module registers on."""
+"""The shared Typer application, its sub-command groups and consoles every verb registers on."""
 
 from __future__ import annotations
 
 import typer
 from rich.console import Console
 
-__all__ = ["app", "console", "console_err"]
+__all__ = ["app", "console", "console_err", "eval_app", "tags_app"]
 
 app = typer.Typer(
     name="chainsleuth",
@@ -15,5 +15,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
+eval_app = typer.Typer(help="Score results against ground truth.", no_args_is_help=True)
+tags_app = typer.Typer(help="Import, export, list and check attribution tags.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+app.add_typer(tags_app, name="tags")
+
 console = Console()
 console_err = Console(stderr=True)

@@ -1,0 +1,415 @@
+"""Turn a run of consecutive main-chain blocks into dataset rows.
+
+One :func:`process_batch` call parses the blocks with the numba walker, hashes txids with
+hashlib over memoryviews, checks proof of work, merkle roots and witness commitments, classifies
+output scripts, assigns address ids, links inputs to the outputs they spend and returns Arrow
+tables. Python work is per block and per transaction (hashing), never per output, except for
+the address string of an address seen for the first time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from numba import njit
+
+from chainsleuth.chain.address import address_for_output
+from chainsleuth.chain.network import Network, bits_to_target
+from chainsleuth.chain.script import SCRIPT_TYPES, classify_script_code
+from chainsleuth.errors import BlockDataError
+from chainsleuth.ingest.kernels import (
+    ERR_BAD_FLAG,
+    ERR_NONE,
+    ERR_TRAILING,
+    SCRIPT_DEFERRED,
+    classify_outputs,
+    parse_blocks,
+    script_keys,
+)
+from chainsleuth.ingest.resolve import resolve_batch
+from chainsleuth.store.hashindex import AddressIndex, UtxoIndex
+from chainsleuth.store.schema import TABLES
+
+__all__ = ["BatchResult", "BlockInput", "IndexState", "process_batch"]
+
+_SCRIPT_TYPE_NAMES = pa.array(SCRIPT_TYPES, pa.string())
+_NO_ADDRESS = (SCRIPT_TYPES.index("nulldata"), SCRIPT_TYPES.index("nonstandard"))
+_COMMITMENT_PREFIX = bytes.fromhex("6a24aa21a9ed")
+
+
+@dataclass(slots=True)
+class IndexState:
+    """The growing state of an ingest: id counters and the two hash indexes."""
+
+    utxo: UtxoIndex
+    addrs: AddressIndex
+    next_tx_id: int = 0
+    next_out_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BlockInput:
+    """A block to ingest: its height, hash (display order), bytes and where it came from."""
+
+    height: int
+    hash: bytes
+    raw: bytes
+    source: str
+    offset: int
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """Rows produced from one batch, plus the spends it made (out_id → tx_id, vin)."""
+
+    blocks: pa.Table
+    txs: pa.Table
+    outputs: pa.Table
+    inputs: pa.Table
+    addresses: pa.Table
+    spend_out_id: np.ndarray
+    spend_tx_id: np.ndarray
+    spend_vin: np.ndarray
+
+
+@njit(cache=True)
+def _gather(buf, offs, lens):  # type: ignore[no-untyped-def]
+    total = 0
+    for i in range(lens.shape[0]):
+        total += lens[i]
+    data = np.empty(total, dtype=np.uint8)
+    offsets = np.empty(lens.shape[0] + 1, dtype=np.int32)
+    pos = 0
+    for i in range(lens.shape[0]):
+        offsets[i] = pos
+        data[pos : pos + lens[i]] = buf[offs[i] : offs[i] + lens[i]]
+        pos += lens[i]
+    offsets[lens.shape[0]] = pos
+    return data, offsets
+
+
+@njit(cache=True)
+def _gather_hashes_reversed(buf, offs):  # type: ignore[no-untyped-def]
+    out = np.empty(offs.shape[0] * 32, dtype=np.uint8)
+    for i in range(offs.shape[0]):
+        for b in range(32):
+            out[i * 32 + b] = buf[offs[i] + 31 - b]
+    return out
+
+
+def _binary_array(buf: np.ndarray, offs: np.ndarray, lens: np.ndarray) -> pa.Array:
+    data, offsets = _gather(buf, offs, lens)
+    return pa.Array.from_buffers(
+        pa.binary(), int(lens.shape[0]), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
+
+
+def _hash_array(flat: bytes | np.ndarray, n: int) -> pa.Array:
+    return pa.Array.from_buffers(pa.binary(32), n, [None, pa.py_buffer(flat)])
+
+
+def _nullable(values: np.ndarray, null_mask: np.ndarray) -> pa.Array:
+    return pa.array(values, mask=null_mask)
+
+
+def _merkle_root(hashes: list[bytes]) -> bytes:
+    sha = hashlib.sha256
+    level = hashes
+    while len(level) > 1:
+        if len(level) % 2:
+            level = [*level, level[-1]]
+        level = [
+            sha(sha(level[i] + level[i + 1]).digest()).digest() for i in range(0, len(level), 2)
+        ]
+    return level[0]
+
+
+def _fail(blk: BlockInput, pos_in_block: int, what: str) -> BlockDataError:
+    return BlockDataError(f"{blk.source} offset {blk.offset + pos_in_block}: block {blk.height}: {what}")
+
+
+def process_batch(
+    blocks: list[BlockInput], state: IndexState, network: Network
+) -> BatchResult:
+    """Parse, check and link a batch of consecutive blocks, updating ``state``.
+
+    Raises :class:`BlockDataError` naming the block file and offset when a block is truncated,
+    malformed, fails proof of work, its merkle root or its witness commitment, or spends an
+    output that does not exist.
+    """
+    raw = b"".join(b.raw for b in blocks)
+    buf = np.frombuffer(raw, dtype=np.uint8)
+    sizes = np.array([len(b.raw) for b in blocks], dtype=np.int64)
+    ends = np.cumsum(sizes)
+    starts = ends - sizes
+    status, err_block, err_pos, tx, inp, out = parse_blocks(buf, starts, ends)
+    if status != ERR_NONE:
+        blk = blocks[err_block]
+        what = {
+            ERR_TRAILING: "bytes left after the last transaction",
+            ERR_BAD_FLAG: "bad segwit flag byte",
+        }.get(status, "truncated transaction data")
+        return_err = _fail(blk, int(err_pos - starts[err_block]), what)
+        raise return_err
+
+    n_tx = tx.shape[0]
+    tx_block = tx[:, 0]
+    t_start = tx[:, 1].tolist()
+    t_end = tx[:, 2].tolist()
+    t_io0 = tx[:, 3].tolist()
+    t_io1 = tx[:, 4].tolist()
+    t_wit = tx[:, 5].tolist()
+
+    # --- txids and wtxids (hashlib over memoryviews; wire byte order) ---
+    mv = memoryview(raw)
+    sha = hashlib.sha256
+    txids = bytearray(32 * n_tx)
+    wtxids = bytearray(32 * n_tx)
+    for t in range(n_tx):
+        s, e = t_start[t], t_end[t]
+        if t_wit[t]:
+            h = sha(mv[s : s + 4])
+            h.update(mv[t_io0[t] : t_io1[t]])
+            h.update(mv[e - 4 : e])
+            txids[32 * t : 32 * t + 32] = sha(h.digest()).digest()
+            wtxids[32 * t : 32 * t + 32] = sha(sha(mv[s:e]).digest()).digest()
+        else:
+            d = sha(sha(mv[s:e]).digest()).digest()
+            txids[32 * t : 32 * t + 32] = d
+            wtxids[32 * t : 32 * t + 32] = d
+
+    # --- per-transaction sizes ---
+    t_size = tx[:, 2] - tx[:, 1]
+    t_stripped = np.where(tx[:, 5] == 1, tx[:, 4] - tx[:, 3] + 8, t_size)
+    t_weight = t_stripped * 3 + t_size
+    t_vsize = (t_weight + 3) // 4
+
+    # --- block checks: PoW, merkle root, coinbase, witness commitment ---
+    first_tx_of_block = np.searchsorted(tx_block, np.arange(len(blocks)))
+    ntx_of_block = np.diff(np.append(first_tx_of_block, n_tx))
+    coinbase = np.zeros(n_tx, dtype=np.bool_)
+    coinbase[first_tx_of_block[ntx_of_block > 0]] = True
+    block_stripped: list[int] = []
+    for b, blk in enumerate(blocks):
+        header = blk.raw[:80]
+        bits = int.from_bytes(header[72:76], "little")
+        if int.from_bytes(blk.hash, "big") > bits_to_target(bits):
+            raise _fail(blk, 0, "header hash does not meet its proof-of-work target")
+        f = int(first_tx_of_block[b])
+        k = int(ntx_of_block[b])
+        if k == 0:
+            raise _fail(blk, 80, "block has no transactions")
+        ids = [bytes(txids[32 * t : 32 * t + 32]) for t in range(f, f + k)]
+        if _merkle_root(ids) != header[36:68]:
+            raise _fail(blk, 36, "merkle root mismatch (corrupt transaction data?)")
+        fi = int(tx[f, 10])
+        if int(tx[f, 8]) != 1 or raw[inp[fi, 0] : inp[fi, 0] + 32] != b"\x00" * 32:
+            raise _fail(blk, int(tx[f, 1] - starts[b]), "first transaction is not a coinbase")
+        if any(t_wit[t] for t in range(f, f + k)):
+            _check_witness_commitment(blk, raw, tx, inp, out, f, k, wtxids, int(starts[b]))
+        block_stripped.append(80 + _varint_len(k) + int(t_stripped[f : f + k].sum()))
+
+    # --- scripts: classify, key, address ids ---
+    n_out = out.shape[0]
+    codes = classify_outputs(buf, out[:, 1], out[:, 2])
+    deferred = np.nonzero(codes == SCRIPT_DEFERRED)[0]
+    for o in deferred.tolist():
+        codes[o] = classify_script_code(raw[out[o, 1] : out[o, 1] + out[o, 2]])
+    k0, k1 = script_keys(buf, out[:, 1], out[:, 2])
+    want = (codes != _NO_ADDRESS[0]) & (codes != _NO_ADDRESS[1])
+    addr_ids, is_new = state.addrs.assign(k0, k1, want)
+
+    # --- output ids and txids as dictionary keys ---
+    base_tx = state.next_tx_id
+    base_out = state.next_out_id
+    txid_words = np.frombuffer(bytes(txids), dtype="<u8").reshape(n_tx, 4) if n_tx else np.zeros(
+        (0, 4), dtype=np.uint64
+    )
+    failed, in_out_id, in_value, in_addr, in_type, tx_in_value = resolve_batch(
+        state.utxo, buf, tx, inp, coinbase, np.ascontiguousarray(txid_words[:, 0]),
+        np.ascontiguousarray(txid_words[:, 1]), out[:, 0], codes, addr_ids, base_out,
+    )
+    if failed >= 0:
+        t = int(np.searchsorted(tx[:, 10], failed, side="right") - 1)
+        blk = blocks[int(tx_block[t])]
+        prev = raw[inp[failed, 0] : inp[failed, 0] + 32][::-1].hex()
+        txid_hex = bytes(txids[32 * t : 32 * t + 32])[::-1].hex()
+        raise _fail(
+            blk,
+            int(tx[t, 1] - starts[tx_block[t]]),
+            f"tx {txid_hex} input {failed - int(tx[t, 10])} spends unknown output "
+            f"{prev}:{int(inp[failed, 1])}",
+        )
+    state.next_tx_id += n_tx
+    state.next_out_id += n_out
+
+    # --- assemble tables ---
+    heights = np.array([b.height for b in blocks], dtype=np.int32)
+    times_s = np.array(
+        [int.from_bytes(b.raw[68:72], "little") for b in blocks], dtype=np.int64
+    )
+    tx_ids = np.arange(base_tx, base_tx + n_tx, dtype=np.int64)
+    tx_height = heights[tx_block]
+    block_pos = (np.arange(n_tx) - first_tx_of_block[tx_block]).astype(np.int32)
+    out_value_per_tx = np.add.reduceat(out[:, 0], tx[:, 11]) if n_out else np.zeros(0, np.int64)
+    # reduceat on empty ranges returns the next element: transactions always have ≥ 1 output
+    # in valid blocks, but guard anyway.
+    out_value_per_tx = np.where(tx[:, 9] > 0, out_value_per_tx, 0)
+    fee = np.where(coinbase, 0, tx_in_value - out_value_per_tx)
+    time_us = times_s * 1_000_000
+
+    blocks_tbl = pa.table(
+        {
+            "height": heights,
+            "hash": _hash_array(b"".join(b.hash for b in blocks), len(blocks)),
+            "prev_hash": _hash_array(b"".join(b.raw[4:36][::-1] for b in blocks), len(blocks)),
+            "merkle_root": _hash_array(b"".join(b.raw[36:68][::-1] for b in blocks), len(blocks)),
+            "time": pa.array(time_us, pa.timestamp("us", tz="UTC")),
+            "version": np.array(
+                [int.from_bytes(b.raw[0:4], "little", signed=True) for b in blocks], np.int32
+            ),
+            "bits": np.array([int.from_bytes(b.raw[72:76], "little") for b in blocks], np.uint32),
+            "nonce": np.array([int.from_bytes(b.raw[76:80], "little") for b in blocks], np.uint32),
+            "n_tx": ntx_of_block.astype(np.int32),
+            "size": sizes.astype(np.int32),
+            "stripped_size": np.array(block_stripped, dtype=np.int32),
+            "weight": (np.array(block_stripped, dtype=np.int64) * 3 + sizes).astype(np.int32),
+            "first_tx_id": (first_tx_of_block + base_tx).astype(np.int64),
+        },
+        schema=TABLES["blocks"],
+    )
+    rev = np.frombuffer(bytes(txids), dtype=np.uint8).reshape(n_tx, 32)[:, ::-1]
+    wrev = np.frombuffer(bytes(wtxids), dtype=np.uint8).reshape(n_tx, 32)[:, ::-1]
+    txs_tbl = pa.table(
+        {
+            "tx_id": tx_ids,
+            "txid": _hash_array(np.ascontiguousarray(rev).tobytes(), n_tx),
+            "wtxid": _hash_array(np.ascontiguousarray(wrev).tobytes(), n_tx),
+            "height": tx_height,
+            "block_pos": block_pos,
+            "time": pa.array(time_us[tx_block], pa.timestamp("us", tz="UTC")),
+            "version": tx[:, 6].astype(np.uint32),
+            "locktime": tx[:, 7].astype(np.uint32),
+            "n_in": tx[:, 8].astype(np.int32),
+            "n_out": tx[:, 9].astype(np.int32),
+            "size": t_size.astype(np.int32),
+            "vsize": t_vsize.astype(np.int32),
+            "weight": t_weight.astype(np.int32),
+            "is_coinbase": coinbase,
+            "has_witness": tx[:, 5].astype(np.bool_),
+            "in_value": tx_in_value,
+            "out_value": out_value_per_tx,
+            "fee": _nullable(fee, coinbase),
+            "first_out_id": tx[:, 11] + base_out,
+        },
+        schema=TABLES["txs"],
+    )
+    out_tx = np.repeat(tx_ids, tx[:, 9])
+    vout = (np.arange(n_out) - np.repeat(tx[:, 11], tx[:, 9])).astype(np.int32)
+    out_ids = np.arange(base_out, base_out + n_out, dtype=np.int64)
+    outputs_tbl = pa.table(
+        {
+            "out_id": out_ids,
+            "tx_id": out_tx,
+            "vout": vout,
+            "value": out[:, 0],
+            "script_type": pc.take(_SCRIPT_TYPE_NAMES, pa.array(codes.astype(np.int32))),
+            "addr_id": _nullable(addr_ids, addr_ids < 0),
+            "script": _binary_array(buf, out[:, 1], out[:, 2]),
+            "spent_by_tx": pa.nulls(n_out, pa.int64()),
+            "spent_by_vin": pa.nulls(n_out, pa.int32()),
+        },
+        schema=TABLES["outputs"],
+    )
+    n_in = inp.shape[0]
+    in_tx_local = np.repeat(np.arange(n_tx), tx[:, 8])
+    in_tx = tx_ids[in_tx_local]
+    vin = (np.arange(n_in) - np.repeat(tx[:, 10], tx[:, 8])).astype(np.int32)
+    in_cb = coinbase[in_tx_local]
+    inputs_tbl = pa.table(
+        {
+            "tx_id": in_tx,
+            "vin": vin,
+            "out_id": _nullable(in_out_id, in_cb),
+            "prev_txid": _hash_array(_gather_hashes_reversed(buf, inp[:, 0]), n_in),
+            "prev_vout": inp[:, 1].astype(np.uint32),
+            "sequence": inp[:, 2].astype(np.uint32),
+            "value": _nullable(in_value, in_cb),
+            "addr_id": _nullable(in_addr, in_cb | (in_addr < 0)),
+            "script_type": pc.if_else(
+                pa.array(in_cb),
+                pa.scalar(None, pa.string()),
+                pc.take(_SCRIPT_TYPE_NAMES, pa.array(in_type.astype(np.int32))),
+            ),
+            "script_sig_size": inp[:, 4].astype(np.int32),
+            "witness_count": inp[:, 5].astype(np.int32),
+            "witness_size": inp[:, 6].astype(np.int32),
+        },
+        schema=TABLES["inputs"],
+    )
+    new_idx = np.nonzero(is_new)[0]
+    new_addrs = [
+        address_for_output(raw[out[o, 1] : out[o, 1] + out[o, 2]], network) for o in new_idx.tolist()
+    ]
+    out_height = tx_height[np.repeat(np.arange(n_tx), tx[:, 9])]
+    addresses_tbl = pa.table(
+        {
+            "addr_id": addr_ids[new_idx],
+            "address": pa.array(new_addrs, pa.string()),
+            "script_type": pc.take(_SCRIPT_TYPE_NAMES, pa.array(codes[new_idx].astype(np.int32))),
+            "first_height": out_height[new_idx],
+            "first_out_id": out_ids[new_idx],
+        },
+        schema=TABLES["addresses"],
+    )
+    spent = ~in_cb
+    return BatchResult(
+        blocks_tbl,
+        txs_tbl,
+        outputs_tbl,
+        inputs_tbl,
+        addresses_tbl,
+        in_out_id[spent],
+        in_tx[spent],
+        vin[spent],
+    )
+
+
+def _varint_len(n: int) -> int:
+    return 1 if n < 0xFD else 3 if n <= 0xFFFF else 5 if n <= 0xFFFFFFFF else 9
+
+
+def _check_witness_commitment(
+    blk: BlockInput,
+    raw: bytes,
+    tx: np.ndarray,
+    inp: np.ndarray,
+    out: np.ndarray,
+    first: int,
+    count: int,
+    wtxids: bytearray,
+    block_start: int,
+) -> None:
+    """BIP141: the coinbase commits to the witness merkle root of the block's wtxids."""
+    fo, no = int(tx[first, 11]), int(tx[first, 9])
+    commitment = None
+    for o in range(fo, fo + no):
+        script = raw[out[o, 1] : out[o, 1] + out[o, 2]]
+        if len(script) >= 38 and script[:6] == _COMMITMENT_PREFIX:
+            commitment = script[6:38]
+    if commitment is None:
+        raise _fail(blk, int(tx[first, 1]) - block_start, "witness data without a witness commitment")
+    # The coinbase's witness: one 32-byte reserved value, right after its outputs.
+    pos = int(tx[first, 4])
+    if not tx[first, 5] or raw[pos] != 1 or raw[pos + 1] != 32:
+        raise _fail(blk, pos - block_start, "coinbase witness reserved value missing")
+    reserved = raw[pos + 2 : pos + 34]
+    leaves = [b"\x00" * 32] + [bytes(wtxids[32 * t : 32 * t + 32]) for t in range(first + 1, first + count)]
+    root = _merkle_root(leaves)
+    sha = hashlib.sha256
+    if sha(sha(root + reserved).digest()).digest() != commitment:
+        raise _fail(blk, int(tx[first, 1]) - block_start, "witness commitment mismatch")

@@ -1,0 +1,217 @@
+"""Read Bitcoin Core's ``blk*.dat`` files: magic, XOR obfuscation, padding, truncated tails.
+
+Core appends each block as ``magic (4) | size (4, LE) | block``; files are pre-allocated, so a
+file ends in zero padding (which reads as the XOR key repeated when obfuscated). Since Core 28
+every byte at file offset ``i`` is XORed with ``key[i % 8]`` from ``blocks/xor.dat``.
+
+>>> from pathlib import Path
+from typing import BinaryIO
+>>> files = BlockFiles.open(Path("tests/data/regtest-core-a/blocks"), get_network("regtest"))
+>>> len(files.scan()) > 0
+True
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+from numba import njit
+
+from chainsleuth.chain.network import Network, get_network, network_for_magic
+from chainsleuth.errors import InputError, NetworkMismatchError
+
+__all__ = ["BlockFiles", "BlockRecord", "TruncatedBlockWarning", "find_blocks_dir", "get_network"]
+
+_BLK_NAME = re.compile(r"^blk(\d{5})\.dat$")
+_NET_SUBDIRS = {"test": "testnet3", "testnet4": "testnet4", "signet": "signet", "regtest": "regtest"}
+
+
+class TruncatedBlockWarning(UserWarning):
+    """A block record cut short at the end of a file (Core was writing it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BlockRecord:
+    """Where one block lives: file index, byte offset of the block (after magic+size), size."""
+
+    file_index: int
+    offset: int
+    size: int
+    header: bytes
+
+
+def find_blocks_dir(source: Path, network: Network) -> Path:
+    """Resolve a blocks directory from a blocks dir or a Core datadir.
+
+    >>> find_blocks_dir(Path("tests/data/regtest-core-a"), get_network("regtest")).name
+    'blocks'
+    """
+    if not source.exists():
+        raise InputError(f"source does not exist: {source}")
+    if not source.is_dir():
+        raise InputError(f"source is not a directory: {source}")
+    candidates = [source, source / "blocks"]
+    sub = _NET_SUBDIRS.get(network.name)
+    if sub:
+        candidates.insert(0, source / sub / "blocks")
+    for cand in candidates:
+        if cand.is_dir() and any(_BLK_NAME.match(p.name) for p in cand.iterdir()):
+            return cand
+    raise InputError(f"no blk*.dat files in {source}")
+
+
+@njit(cache=True)
+def _scan_records(data, magic, start):  # type: ignore[no-untyped-def]
+    """Return (offsets, sizes, end_state, end_pos) of framed records in de-XORed ``data``.
+
+    end_state: 0 clean end / padding, 1 truncated record at end_pos, 2 unknown magic at end_pos.
+    """
+    n = data.shape[0]
+    offs = np.empty(n // 88 + 1, dtype=np.int64)
+    sizes = np.empty(n // 88 + 1, dtype=np.int64)
+    k = 0
+    pos = start
+    while pos + 8 <= n:
+        if (
+            data[pos] == magic[0]
+            and data[pos + 1] == magic[1]
+            and data[pos + 2] == magic[2]
+            and data[pos + 3] == magic[3]
+        ):
+            size = (
+                int(data[pos + 4])
+                | (int(data[pos + 5]) << 8)
+                | (int(data[pos + 6]) << 16)
+                | (int(data[pos + 7]) << 24)
+            )
+            if size < 80 or pos + 8 + size > n:
+                return offs[:k], sizes[:k], 1, pos
+            offs[k] = pos + 8
+            sizes[k] = size
+            k += 1
+            pos += 8 + size
+        elif data[pos] == 0 and data[pos + 1] == 0 and data[pos + 2] == 0 and data[pos + 3] == 0:
+            return offs[:k], sizes[:k], 0, pos
+        else:
+            return offs[:k], sizes[:k], 2, pos
+    if pos < n and pos + 8 > n:
+        # fewer than 8 bytes left: zero padding is fine, anything else is a cut record header
+        for q in range(pos, n):
+            if data[q] != 0:
+                return offs[:k], sizes[:k], 1, pos
+    return offs[:k], sizes[:k], 0, pos
+
+
+class BlockFiles:
+    """The ``blk*.dat`` files of one blocks directory, de-obfuscated on read."""
+
+    def __init__(self, directory: Path, network: Network, key: bytes, paths: list[Path]) -> None:
+        self.directory = directory
+        self.network = network
+        self.key = key
+        self.paths = paths
+        self.truncated: list[str] = []
+        self._handles: dict[int, BinaryIO] = {}
+
+    @classmethod
+    def open(cls, directory: Path, network: Network) -> BlockFiles:
+        """Open a blocks directory (reads ``xor.dat`` when present)."""
+        paths = sorted(p for p in directory.iterdir() if _BLK_NAME.match(p.name))
+        if not paths:
+            raise InputError(f"no blk*.dat files in {directory}")
+        xor_path = directory / "xor.dat"
+        key = b"\x00" * 8
+        if xor_path.exists():
+            key = _read_bytes(xor_path)
+            if len(key) != 8:
+                raise InputError(f"{xor_path}: expected an 8-byte XOR key, found {len(key)} bytes")
+        return cls(directory, network, key, paths)
+
+    def read_file(self, index: int) -> np.ndarray:
+        """The whole de-obfuscated content of file ``index`` as ``uint8``."""
+        path = self.paths[index]
+        raw = np.frombuffer(_read_bytes(path), dtype=np.uint8)
+        if self.key == b"\x00" * 8:
+            return raw
+        key = np.frombuffer(self.key, dtype=np.uint8)
+        return raw ^ np.resize(key, raw.shape[0])
+
+    def scan(self) -> list[BlockRecord]:
+        """Every complete block record in every file, in file order.
+
+        A truncated last record is skipped with a :class:`TruncatedBlockWarning`; a file
+        starting with another network's magic raises :class:`NetworkMismatchError`.
+        """
+        records: list[BlockRecord] = []
+        magic = np.frombuffer(self.network.magic, dtype=np.uint8)
+        for i, path in enumerate(self.paths):
+            data = self.read_file(i)
+            if data.shape[0] >= 4:
+                self._check_magic(path, bytes(data[:4]))
+            offs, sizes, state, pos = _scan_records(data, magic, 0)
+            for o, s in zip(offs.tolist(), sizes.tolist(), strict=True):
+                records.append(BlockRecord(i, o, s, data[o : o + 80].tobytes()))
+            if state == 1:
+                msg = f"{path.name} offset {pos}: truncated block record skipped"
+                self.truncated.append(msg)
+                warnings.warn(msg, TruncatedBlockWarning, stacklevel=2)
+            elif state == 2:
+                found = bytes(data[pos : pos + 4]).hex()
+                raise InputError(
+                    f"{path.name} offset {pos}: unexpected bytes {found} where a block record "
+                    f"(magic {self.network.magic.hex()}) should start"
+                )
+        return records
+
+    def _check_magic(self, path: Path, head: bytes) -> None:
+        if head == self.network.magic or head == b"\x00\x00\x00\x00":
+            return
+        other = network_for_magic(head)
+        if other is not None:
+            raise NetworkMismatchError(
+                f"{path.name}: magic {head.hex()} is {other.name}, not {self.network.name} "
+                f"(use --network {other.name})"
+            )
+        if self.key == b"\x00" * 8:
+            raise InputError(
+                f"{path.name}: unknown magic {head.hex()} (obfuscated files need blocks/xor.dat)"
+            )
+        raise InputError(f"{path.name}: unknown magic {head.hex()} after XOR with xor.dat")
+
+    def read_block(self, rec: BlockRecord) -> bytes:
+        """The de-obfuscated bytes of one block record."""
+        handle = self._handles.get(rec.file_index)
+        if handle is None:
+            try:
+                handle = open(self.paths[rec.file_index], "rb")  # noqa: SIM115
+            except OSError as exc:
+                raise InputError(f"cannot read {self.paths[rec.file_index]}: {exc.strerror}") from None
+            self._handles[rec.file_index] = handle
+        handle.seek(rec.offset)
+        raw = handle.read(rec.size)
+        if len(raw) != rec.size:
+            raise InputError(f"{self.paths[rec.file_index].name} offset {rec.offset}: file shrank")
+        if self.key == b"\x00" * 8:
+            return raw
+        shift = rec.offset % 8
+        key = np.frombuffer((self.key[shift:] + self.key[:shift]), dtype=np.uint8)
+        arr = np.frombuffer(raw, dtype=np.uint8) ^ np.resize(key, rec.size)
+        return arr.tobytes()
+
+    def close(self) -> None:
+        """Close the cached file handles."""
+        for handle in self._handles.values():
+            handle.close()
+        self._handles.clear()
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None

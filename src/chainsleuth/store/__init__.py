@@ -1,0 +1,1 @@
+"""The dataset: Parquet tables partitioned by height, a manifest with checksums, indexes, DuckDB."""

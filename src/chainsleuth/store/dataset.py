@@ -1,0 +1,165 @@
+"""The Python API over a dataset directory: open, query with SQL, look objects up.
+
+>>> from chainsleuth.store.dataset import Dataset
+>>> ds = Dataset.open("tests/data/../data/none")  # doctest: +SKIP
+>>> ds.sql("select count(*) from txs").fetchone()  # doctest: +SKIP
+(3981,)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from chainsleuth.chain.network import Network, get_network
+from chainsleuth.errors import InputError, NotFoundError
+from chainsleuth.store.catalog import create_views
+from chainsleuth.store.manifest import MANIFEST_NAME, Manifest
+from chainsleuth.store.schema import TABLE_NAMES
+
+__all__ = ["Dataset", "Query"]
+
+
+class Query:
+    """A SQL query bound to a dataset connection, run when a result is fetched."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, query: str, params: list[Any] | None) -> None:
+        self._con = con
+        self.query = query
+        self.params = params or []
+
+    def _run(self) -> duckdb.DuckDBPyConnection:
+        return self._con.execute(self.query, self.params)
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        """All rows as tuples."""
+        return self._run().fetchall()
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        """The first row, or None."""
+        return self._run().fetchone()
+
+    def arrow(self) -> pa.Table:
+        """The result as an Arrow table."""
+        return self._run().to_arrow_table()
+
+    def df(self) -> Any:
+        """The result as a pandas DataFrame."""
+        return self._run().df()
+
+    def fetchnumpy(self) -> dict[str, Any]:
+        """The result as a dict of numpy arrays."""
+        return self._run().fetchnumpy()
+
+
+class Dataset:
+    """An opened dataset: its manifest, network and a DuckDB connection with table views.
+
+    Views ``blocks``, ``txs``, ``outputs``, ``inputs`` and ``addresses`` cover exactly the parts
+    the manifest lists; other modules may register more (``tags``, clustering results).
+    """
+
+    def __init__(self, path: Path, manifest: Manifest) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.network: Network = get_network(manifest.network)
+        self.con: duckdb.DuckDBPyConnection = duckdb.connect()
+        create_views(self.con, path, manifest)
+
+    @classmethod
+    def open(cls, path: str | Path) -> Dataset:
+        """Open the dataset at ``path`` (DatasetError when it is not one)."""
+        p = Path(path)
+        return cls(p, Manifest.load(p))
+
+    # -- basic facts -------------------------------------------------------------------------
+    @property
+    def tip_height(self) -> int:
+        """Height of the last ingested block (-1 for an empty dataset)."""
+        return self.manifest.tip_height
+
+    @property
+    def tip_hash(self) -> str:
+        """Hash (hex, display order) of the last ingested block."""
+        return self.manifest.tip_hash
+
+    @cached_property
+    def manifest_sha256(self) -> str:
+        """sha256 of ``manifest.json`` as stored: names this exact snapshot of the data."""
+        return hashlib.sha256((self.path / MANIFEST_NAME).read_bytes()).hexdigest()
+
+    # -- queries -----------------------------------------------------------------------------
+    def sql(self, query: str, params: list[Any] | None = None) -> Query:
+        """SQL over the dataset's views; fetch with ``.fetchall()``, ``.fetchone()``,
+        ``.arrow()``, ``.df()`` or ``.fetchnumpy()`` (each call runs the query)."""
+        return Query(self.con, query, params)
+
+    def arrow(self, table: str, columns: list[str] | None = None) -> pa.Table:
+        """A whole table as Arrow, optionally only some columns."""
+        if table not in TABLE_NAMES:
+            raise InputError(f"unknown table {table!r} (valid: {', '.join(TABLE_NAMES)})")
+        cols = ", ".join(f'"{c}"' for c in columns) if columns else "*"
+        return self.sql(f"SELECT {cols} FROM {table}").arrow()
+
+    def derived_dir(self, kind: str, name: str) -> Path:
+        """``DATASET/derived/<kind>/<name>/``, created if missing."""
+        path = self.path / "derived" / kind / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    # -- lookups -----------------------------------------------------------------------------
+    def addr_id(self, address: str) -> int:
+        """The addr_id of an address string (NotFoundError naming it when absent)."""
+        row = self.con.execute(
+            "SELECT addr_id FROM addresses WHERE address = ?", [address]
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"address not in dataset: {address}")
+        return int(row[0])
+
+    def address_of(self, addr_id: int) -> str | None:
+        """The address string of an addr_id, or None."""
+        row = self.con.execute(
+            "SELECT address FROM addresses WHERE addr_id = ?", [addr_id]
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def tx_id(self, txid_hex: str) -> int:
+        """The dense tx_id of a txid given in hex (NotFoundError / InputError naming it)."""
+        txid = _parse_hash(txid_hex, "txid")
+        row = self.con.execute("SELECT tx_id FROM txs WHERE txid = ?", [txid]).fetchone()
+        if row is None:
+            raise NotFoundError(f"transaction not in dataset: {txid_hex}")
+        return int(row[0])
+
+    def txid_of(self, tx_id: int) -> str:
+        """The txid (hex) of a dense tx_id."""
+        row = self.con.execute("SELECT txid FROM txs WHERE tx_id = ?", [tx_id]).fetchone()
+        if row is None:
+            raise NotFoundError(f"tx_id not in dataset: {tx_id}")
+        return bytes(row[0]).hex()
+
+    def close(self) -> None:
+        """Close the DuckDB connection."""
+        self.con.close()
+
+    def __enter__(self) -> Dataset:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _parse_hash(text: str, what: str) -> bytes:
+    t = text.strip().lower()
+    if len(t) != 64:
+        raise InputError(f"{what} must be 64 hex characters: {text!r}")
+    try:
+        return bytes.fromhex(t)
+    except ValueError:
+        raise InputError(f"{what} is not hex: {text!r}") from None
