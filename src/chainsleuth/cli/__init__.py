@@ -14,6 +14,10 @@ from chainsleuth.errors import ChainsleuthError
 
 # Verb modules register their commands on import (one line per module).
 from chainsleuth.cli import decode as _decode  # noqa: E402,F401
+from chainsleuth.cli import simulate as _simulate  # noqa: E402,F401
+from chainsleuth.cli import tags as _tags  # noqa: E402,F401
+from chainsleuth.cli import ingest as _ingest  # noqa: E402,F401
+from chainsleuth.cli import show as _show  # noqa: E402,F401
 
 __all__ = ["app", "main"]
 

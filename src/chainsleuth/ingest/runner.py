@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from chainsleuth.chain.network import get_network
-from chainsleuth.errors import DatasetError
+from chainsleuth.errors import DatasetError, InputError
 from chainsleuth.ingest.batch import BatchResult, BlockInput, IndexState, process_batch
 from chainsleuth.ingest.blkfiles import BlockFiles, find_blocks_dir
 from chainsleuth.ingest.headers import best_chain
@@ -102,10 +102,12 @@ def ingest_blocks(
     to_height: int | None = None,
     partition_span: int | None = None,
     progress: bool | ProgressHook = False,
+    checkpoint_seconds: float = CHECKPOINT_SECONDS,
 ) -> IngestReport:
     """Ingest (or continue ingesting) the blocks of ``source`` into the dataset ``data``.
 
-    ``source`` is a Bitcoin Core ``blocks/`` directory or a datadir. Raises
+    ``source`` is a Bitcoin Core ``blocks/`` directory or a datadir. The manifest is
+    rewritten (a resumable checkpoint) every ``checkpoint_seconds`` and at the end. Raises
     :class:`~chainsleuth.errors.UserError` subclasses for bad input, naming the bad value.
     """
     started = time.monotonic()
@@ -119,7 +121,7 @@ def ingest_blocks(
         records = files.scan()
         chain = best_chain(records, net.genesis_hash)
         if not chain.records:
-            raise DatasetError(f"no blocks of {net.name} found in {blocks_dir}")
+            raise InputError(f"no blocks of {net.name} found in {blocks_dir}")
         target = len(chain.records) - 1 if to_height is None else min(to_height, len(chain.records) - 1)
         _roll_back_reorg(data, manifest, chain.hashes)
         kept = [p for p in manifest.partitions if p.complete]
@@ -156,7 +158,7 @@ def ingest_blocks(
             if hook:
                 hook(done_blocks, done_txs, total_blocks)
             report.txs_added += part.n_txs
-            if time.monotonic() - last_checkpoint > CHECKPOINT_SECONDS or hi == target:
+            if time.monotonic() - last_checkpoint >= checkpoint_seconds or hi == target:
                 _checkpoint(data, manifest, late, chain.hashes)
                 last_checkpoint = time.monotonic()
         report.blocks_added = total_blocks
@@ -187,7 +189,9 @@ def _open_or_create(data: Path, network: str, span: int | None) -> Manifest:
     if span is not None and span < 1:
         raise DatasetError(f"partition span must be positive, got {span}")
     data.mkdir(parents=True, exist_ok=True)
-    return Manifest.new(network, span or DEFAULT_PARTITION_SPAN)
+    manifest = Manifest.new(network, span or DEFAULT_PARTITION_SPAN)
+    manifest.save(data)  # records network and span at once, so a killed first run resumes alike
+    return manifest
 
 
 def _roll_back_reorg(data: Path, manifest: Manifest, hashes: list[bytes]) -> None:

@@ -1,0 +1,80 @@
+"""``chainsleuth ingest``: block files → dataset, with a progress bar and resume."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+from chainsleuth.cli._app import app, console, console_err
+from chainsleuth.ingest import ingest_blocks
+from chainsleuth.ingest.blkfiles import TruncatedBlockWarning
+
+
+@app.command()
+def ingest(
+    source: Annotated[Path, typer.Argument(help="Bitcoin Core blocks/ directory or datadir.")],
+    data: Annotated[Path, typer.Option("--data", help="Dataset directory (created if new).")],
+    network: Annotated[str, typer.Option(help="main, test, testnet4, signet or regtest.")] = "main",
+    to_height: Annotated[int | None, typer.Option(help="Stop at this height.")] = None,
+    partition_span: Annotated[
+        int | None, typer.Option(help="Heights per Parquet part (new datasets only; default 1000).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Ingest blk*.dat files into a dataset; re-running continues where it stopped.
+
+    Example: chainsleuth ingest ~/.bitcoin/regtest/blocks --data case.ds --network regtest
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", TruncatedBlockWarning)
+        with Progress(
+            TextColumn("[bold]ingest"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.completed:,.0f}/{task.total:,.0f} blocks"),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            console=console_err,
+            transient=True,
+            disable=as_json,
+        ) as progress:
+            task = progress.add_task("ingest", total=None, rate="")
+
+            def hook(blocks: int, txs: int, total: int) -> None:
+                elapsed = progress.tasks[task].elapsed or 1e-9
+                rate = f"{blocks / elapsed:,.0f} blk/s {txs / elapsed:,.0f} tx/s"
+                progress.update(task, completed=blocks, total=total, rate=rate)
+
+            report = ingest_blocks(
+                source, data, network, to_height=to_height, partition_span=partition_span,
+                progress=hook,
+            )
+    for w in caught:
+        console_err.print(f"warning: {w.message}", markup=False)
+    if as_json:
+        console.print_json(json.dumps({
+            "tip_height": report.tip_height, "tip_hash": report.tip_hash,
+            "blocks_added": report.blocks_added, "txs_added": report.txs_added,
+            "stale_blocks": report.stale_blocks, "unconnected_blocks": report.unconnected_blocks,
+            "truncated": report.truncated, "seconds": round(report.seconds, 3),
+            "up_to_date": report.up_to_date,
+        }))
+        return
+    if report.up_to_date:
+        console.print(f"dataset {data} is up to date at height {report.tip_height}")
+    else:
+        rate = report.txs_added / report.seconds if report.seconds else 0.0
+        console.print(
+            f"ingested {report.blocks_added:,} blocks, {report.txs_added:,} transactions in "
+            f"{report.seconds:.1f} s ({rate:,.0f} tx/s); tip {report.tip_height} {report.tip_hash}"
+        )
+    if report.stale_blocks or report.unconnected_blocks:
+        console.print(
+            f"ignored {report.stale_blocks} stale block(s) and {report.unconnected_blocks} "
+            "block(s) not connected to genesis"
+        )

@@ -1,0 +1,65 @@
+"""Resume: an appended or killed-and-rerun ingest writes the identical dataset."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from chainsleuth.ingest import ingest_blocks
+from chainsleuth.store.manifest import Manifest
+
+
+def _files(path: Path) -> dict[str, str]:
+    return Manifest.load(path).files
+
+
+def test_append_in_steps_equals_one_run(
+    tmp_path: Path, regtest_blocks_dir: Path, regtest_dataset: Path
+) -> None:
+    ds = tmp_path / "ds"
+    first = ingest_blocks(regtest_blocks_dir, ds, "regtest", to_height=150, partition_span=100)
+    assert first.tip_height == 150
+    assert Manifest.load(ds).partitions[-1].complete is False
+    again = ingest_blocks(regtest_blocks_dir, ds, "regtest", to_height=150)
+    assert again.up_to_date
+    rest = ingest_blocks(regtest_blocks_dir, ds, "regtest")
+    assert rest.tip_height == 473
+    assert _files(ds) == _files(regtest_dataset)
+
+
+_KILL_SCRIPT = """
+import sys
+from chainsleuth.ingest import ingest_blocks
+ingest_blocks(sys.argv[1], sys.argv[2], "regtest", partition_span=10, checkpoint_seconds=0)
+"""
+
+
+@pytest.mark.slow
+def test_kill_9_at_any_moment_then_rerun_gives_identical_dataset(
+    tmp_path: Path, regtest_blocks_dir: Path
+) -> None:
+    reference = tmp_path / "reference"
+    ingest_blocks(regtest_blocks_dir, reference, "regtest", partition_span=10)
+    expected = _files(reference)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
+    for i, delay in enumerate((1.0, 2.0, 3.5)):
+        ds = tmp_path / f"killed{i}"
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _KILL_SCRIPT, str(regtest_blocks_dir), str(ds)], env=env
+        )
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        if (ds / "manifest.json").exists():
+            partial = json.loads((ds / "manifest.json").read_text())
+            assert partial["tip"]["height"] <= 473
+        report = ingest_blocks(regtest_blocks_dir, ds, "regtest")
+        assert report.tip_height == 473 or report.up_to_date
+        assert _files(ds) == expected
