@@ -43,7 +43,7 @@ def ingest(
             transient=True,
             disable=as_json,
         ) as progress:
-            task = progress.add_task("ingest", total=None, rate="")
+            task = progress.add_task("ingest", total=0, rate="scanning block files")
 
             def hook(blocks: int, txs: int, total: int) -> None:
                 elapsed = progress.tasks[task].elapsed or 1e-9

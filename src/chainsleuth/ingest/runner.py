@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from chainsleuth.chain.network import get_network
-from chainsleuth.errors import DatasetError, InputError
+from chainsleuth.errors import BlockDataError, DatasetError, InputError
 from chainsleuth.ingest.batch import BatchResult, BlockInput, IndexState, process_batch
 from chainsleuth.ingest.blkfiles import BlockFiles, find_blocks_dir
 from chainsleuth.ingest.headers import best_chain
@@ -139,7 +139,7 @@ def ingest_blocks(
             if not (data / "chainsleuth.duckdb").exists():
                 write_catalog(data, manifest)
             return report
-        manifest.partitions = kept
+        manifest.partitions = list(kept)
         state = IndexState(UtxoIndex(), AddressIndex())
         _clean_leftovers(data, manifest)
         rebuild_state(data, manifest, state)
@@ -151,8 +151,15 @@ def ingest_blocks(
         last_checkpoint = time.monotonic()
         for lo in range(start, target + 1, span):
             hi = min(lo + span - 1, target)
-            part = _ingest_partition(files, chain.records, chain.hashes, lo, hi, span, state, net, late,
-                                     data, manifest)
+            try:
+                part = _ingest_partition(files, chain.records, chain.hashes, lo, hi, span, state,
+                                         net, late, data, manifest)
+            except BlockDataError:
+                # Keep what was completed before the bad block, then report it.
+                if len(manifest.partitions) > len(kept):
+                    _checkpoint(data, manifest, late, chain.hashes)
+                    write_catalog(data, manifest)
+                raise
             done_blocks += hi - lo + 1
             done_txs += part.n_txs
             if hook:
