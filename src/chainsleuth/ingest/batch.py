@@ -31,6 +31,7 @@ from chainsleuth.ingest.kernels import (
     script_keys,
 )
 from chainsleuth.ingest.resolve import resolve_batch
+from chainsleuth.ingest.txids import hash_txids
 from chainsleuth.store.hashindex import AddressIndex, UtxoIndex
 from chainsleuth.store.schema import TABLES
 
@@ -158,29 +159,8 @@ def process_batch(
 
     n_tx = tx.shape[0]
     tx_block = tx[:, 0]
-    t_start = tx[:, 1].tolist()
-    t_end = tx[:, 2].tolist()
-    t_io0 = tx[:, 3].tolist()
-    t_io1 = tx[:, 4].tolist()
     t_wit = tx[:, 5].tolist()
-
-    # --- txids and wtxids (hashlib over memoryviews; wire byte order) ---
-    mv = memoryview(raw)
-    sha = hashlib.sha256
-    txids = bytearray(32 * n_tx)
-    wtxids = bytearray(32 * n_tx)
-    for t in range(n_tx):
-        s, e = t_start[t], t_end[t]
-        if t_wit[t]:
-            h = sha(mv[s : s + 4])
-            h.update(mv[t_io0[t] : t_io1[t]])
-            h.update(mv[e - 4 : e])
-            txids[32 * t : 32 * t + 32] = sha(h.digest()).digest()
-            wtxids[32 * t : 32 * t + 32] = sha(sha(mv[s:e]).digest()).digest()
-        else:
-            d = sha(sha(mv[s:e]).digest()).digest()
-            txids[32 * t : 32 * t + 32] = d
-            wtxids[32 * t : 32 * t + 32] = d
+    txids, wtxids = hash_txids(raw, tx)
 
     # --- per-transaction sizes ---
     t_size = tx[:, 2] - tx[:, 1]

@@ -34,7 +34,8 @@ class Query:
         self.params = params or []
 
     def _run(self) -> duckdb.DuckDBPyConnection:
-        return self._con.execute(self.query, self.params)
+        # A fresh cursor per query: no half-fetched result is ever left on the shared connection.
+        return self._con.cursor().execute(self.query, self.params)
 
     def fetchall(self) -> list[tuple[Any, ...]]:
         """All rows as tuples."""
@@ -70,6 +71,13 @@ class Dataset:
         self.network: Network = get_network(manifest.network)
         self.con: duckdb.DuckDBPyConnection = duckdb.connect()
         create_views(self.con, path, manifest)
+        self._register_derived_views()
+
+    def _register_derived_views(self) -> None:
+        """Views over derived results present on disk (tags), so SQL can join them."""
+        from chainsleuth.tags.store import register_tags_view
+
+        register_tags_view(self)
 
     @classmethod
     def open(cls, path: str | Path) -> Dataset:
@@ -115,31 +123,27 @@ class Dataset:
     # -- lookups -----------------------------------------------------------------------------
     def addr_id(self, address: str) -> int:
         """The addr_id of an address string (NotFoundError naming it when absent)."""
-        row = self.con.execute(
-            "SELECT addr_id FROM addresses WHERE address = ?", [address]
-        ).fetchone()
+        row = self.sql("SELECT addr_id FROM addresses WHERE address = ?", [address]).fetchone()
         if row is None:
             raise NotFoundError(f"address not in dataset: {address}")
         return int(row[0])
 
     def address_of(self, addr_id: int) -> str | None:
         """The address string of an addr_id, or None."""
-        row = self.con.execute(
-            "SELECT address FROM addresses WHERE addr_id = ?", [addr_id]
-        ).fetchone()
+        row = self.sql("SELECT address FROM addresses WHERE addr_id = ?", [addr_id]).fetchone()
         return None if row is None else str(row[0])
 
     def tx_id(self, txid_hex: str) -> int:
         """The dense tx_id of a txid given in hex (NotFoundError / InputError naming it)."""
         txid = _parse_hash(txid_hex, "txid")
-        row = self.con.execute("SELECT tx_id FROM txs WHERE txid = ?", [txid]).fetchone()
+        row = self.sql("SELECT tx_id FROM txs WHERE txid = ?", [txid]).fetchone()
         if row is None:
             raise NotFoundError(f"transaction not in dataset: {txid_hex}")
         return int(row[0])
 
     def txid_of(self, tx_id: int) -> str:
         """The txid (hex) of a dense tx_id."""
-        row = self.con.execute("SELECT txid FROM txs WHERE tx_id = ?", [tx_id]).fetchone()
+        row = self.sql("SELECT txid FROM txs WHERE tx_id = ?", [tx_id]).fetchone()
         if row is None:
             raise NotFoundError(f"tx_id not in dataset: {tx_id}")
         return bytes(row[0]).hex()

@@ -1,0 +1,206 @@
+"""``chainsleuth tags ...``: import, export, list and search attribution tags, and report
+clusters whose tags conflict."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import pyarrow as pa
+import typer
+from rich.table import Table
+
+from chainsleuth.cli._app import console, tags_app
+from chainsleuth.tags.attribution import cluster_labels, conflict_tags
+from chainsleuth.tags.export import EXPORT_FORMATS, export_tags
+from chainsleuth.tags.model import Tag
+from chainsleuth.tags.store import import_tag_files, load_tags, search_tags
+
+__all__ = ["tags_clusters", "tags_conflicts", "tags_export", "tags_import", "tags_list"]
+
+DataOption = Annotated[
+    Path, typer.Option("--data", help="Dataset directory.", metavar="DIR", show_default=False)
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+RunOption = Annotated[
+    str | None,
+    typer.Option(
+        "--clustering", help="Clustering run name (default: the latest run).", metavar="RUN"
+    ),
+]
+_TAG_COLUMNS = ("target_kind", "target", "label", "actor", "category", "confidence", "pack")
+
+
+def _open(data: Path) -> Any:
+    from chainsleuth.store.dataset import Dataset
+
+    return Dataset.open(data)
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _echo_json(rows: list[dict[str, Any]]) -> None:
+    typer.echo(json.dumps([{k: _jsonable(v) for k, v in r.items()} for r in rows], indent=2))
+
+
+def _print_tags(tags: list[Tag], title: str, as_json: bool) -> None:
+    if as_json:
+        _echo_json([t.to_dict() for t in tags])
+        return
+    table = Table(title=title)
+    for name in _TAG_COLUMNS:
+        table.add_column(name, overflow="fold")
+    for t in tags:
+        table.add_row(*[str(getattr(t, name) or "") for name in _TAG_COLUMNS])
+    console.print(table)
+
+
+def _print_table(table: pa.Table, title: str, columns: list[str], as_json: bool) -> None:
+    if as_json:
+        _echo_json(table.to_pylist())
+        return
+    out = Table(title=title)
+    for name in columns:
+        out.add_column(name, overflow="fold")
+    for row in table.select(columns).to_pylist():
+        cells = [", ".join(v) if isinstance(v, list) else str(v) for v in row.values()]
+        out.add_row(*cells)
+    console.print(out)
+
+
+@tags_app.command(
+    "import",
+    epilog="Example: chainsleuth tags import exchanges.yaml seized.csv --data case-data",
+)
+def tags_import(
+    files: Annotated[list[Path], typer.Argument(help="TagPack YAML (.yaml/.yml) or CSV files.")],
+    data: DataOption,
+    as_json: JsonOption = False,
+) -> None:
+    """Import TagPacks and tag CSVs into the dataset, all or nothing.
+
+    A malformed file fails the whole import with file, line and field named; importing a
+    pack again replaces its earlier tags instead of duplicating them.
+    """
+    report = import_tag_files(_open(data), files)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "files": report.files,
+                    "packs": report.packs,
+                    "replaced": report.replaced,
+                    "total": report.total,
+                },
+                indent=2,
+            )
+        )
+        return
+    for pack, count in report.packs.items():
+        console.print(f"imported {count} tags of pack {pack!r}", markup=False, highlight=False)
+    console.print(
+        f"{report.total} tags stored ({report.replaced} earlier tags of these packs replaced)",
+        markup=False,
+        highlight=False,
+    )
+
+
+@tags_app.command(
+    "export",
+    epilog="Example: chainsleuth tags export --data case-data --format csv --out tags.csv",
+)
+def tags_export(
+    data: DataOption,
+    fmt: Annotated[
+        str, typer.Option("--format", help=f"One of: {', '.join(EXPORT_FORMATS)}.")
+    ] = "tagpack",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Output file (default: stdout).", metavar="FILE")
+    ] = None,
+    pack: Annotated[
+        list[str] | None, typer.Option("--pack", help="Export only this pack (repeatable).")
+    ] = None,
+) -> None:
+    """Export stored tags as GraphSense TagPack YAML or CSV (re-importable as is)."""
+    text = export_tags(_open(data), fmt, pack)
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    console.print(f"wrote {out}", markup=False, highlight=False)
+
+
+@tags_app.command("list", epilog="Example: chainsleuth tags list --data case-data --pack exchanges")
+def tags_list(
+    data: DataOption,
+    pack: Annotated[str | None, typer.Option("--pack", help="Only tags of this pack.")] = None,
+    category: Annotated[
+        str | None, typer.Option("--category", help="Only tags of this category.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List stored tags."""
+    tags = [
+        t
+        for t in load_tags(_open(data))
+        if (pack is None or t.pack == pack) and (category is None or t.category == category)
+    ]
+    _print_tags(tags, f"{len(tags)} tags", as_json)
+
+
+@tags_app.command("search", epilog="Example: chainsleuth tags search exchange-1 --data case-data")
+def tags_search(
+    query: Annotated[str, typer.Argument(help="Text to look for (case-insensitive).")],
+    data: DataOption,
+    as_json: JsonOption = False,
+) -> None:
+    """Find tags whose target, label, actor, category, source, pack or context contains QUERY."""
+    tags = search_tags(_open(data), query)
+    _print_tags(tags, f"{len(tags)} tags matching {query!r}", as_json)
+
+
+@tags_app.command("clusters", epilog="Example: chainsleuth tags clusters --data case-data --json")
+def tags_clusters(data: DataOption, run: RunOption = None, as_json: JsonOption = False) -> None:
+    """Labelled clusters of a clustering run: best label by confidence, then source count."""
+    table = cluster_labels(_open(data), run)
+    columns = ["cluster_id", "label", "actor", "category", "confidence", "n_tags", "conflict"]
+    _print_table(table, f"{table.num_rows} labelled clusters", columns, as_json)
+
+
+@tags_app.command("conflicts", epilog="Example: chainsleuth tags conflicts --data case-data")
+def tags_conflicts(data: DataOption, run: RunOption = None, as_json: JsonOption = False) -> None:
+    """Clusters whose members carry different actors or categories (often a false merge),
+    with the tags behind each."""
+    ds = _open(data)
+    labels = cluster_labels(ds, run)
+    conflicts = labels.filter(labels.column("conflict"))
+    if as_json:
+        details = conflict_tags(ds, run).to_pylist()
+        rows = []
+        for row in conflicts.to_pylist():
+            row["tags"] = [d for d in details if d["cluster_id"] == row["cluster_id"]]
+            rows.append(row)
+        _echo_json(rows)
+        return
+    columns = ["cluster_id", "actors", "categories", "n_tags", "n_tagged_addresses"]
+    _print_table(conflicts, f"{conflicts.num_rows} conflicting clusters", columns, False)
+    if conflicts.num_rows:
+        for d in conflict_tags(ds, run).to_pylist():
+            console.print(
+                f"cluster {d['cluster_id']}: {d['address']}  actor {d['actor']}  "
+                f"category {d['category'] or '-'}  label {d['label']!r}  "
+                f"({d['confidence']}, pack {d['pack']!r})",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )

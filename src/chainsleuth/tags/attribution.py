@@ -1,0 +1,235 @@
+"""Cluster attribution: give every tagged cluster of a clustering run its best label and flag
+clusters whose members' tags disagree.
+
+Tags on addresses (and cluster tags, which name a member address) are mapped to their cluster
+through the run's ``address_cluster.parquet``. Within a cluster each label is scored by the
+highest confidence level of its tags, then by how many distinct sources assert it; the best
+label wins (ties: alphabetical). A cluster is a **conflict** when its tags name more than one
+actor (a tag without an actor counts as its label) or more than one category: often a false
+merge, sometimes a mislabelled tag.
+
+>>> # cluster_labels(ds).filter(pc.field("conflict")).to_pylist()
+>>> # [{'cluster_id': 17, 'label': 'Exchange One', 'actor': 'exchange-1', ..., 'conflict': True}]
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from chainsleuth.errors import NotFoundError
+from chainsleuth.tags.model import Tag
+from chainsleuth.tags.store import labels_for_addresses, query_arrow, tags_path
+
+if TYPE_CHECKING:
+    from chainsleuth.store.dataset import Dataset
+
+__all__ = [
+    "CLUSTER_LABELS_SCHEMA",
+    "CONFLICT_TAGS_SCHEMA",
+    "TAGGED_SCHEMA",
+    "cluster_labels",
+    "cluster_tags",
+    "conflict_tags",
+    "conflicting_tags",
+    "label_clusters",
+    "tag_clusters",
+]
+
+CLUSTER_LABELS_SCHEMA = pa.schema(
+    [
+        ("cluster_id", pa.int64()),
+        ("label", pa.string()),
+        ("category", pa.string()),
+        ("actor", pa.string()),
+        ("confidence", pa.int32()),
+        ("n_tags", pa.int64()),
+        ("conflict", pa.bool_()),
+        ("confidence_name", pa.string()),
+        ("n_sources", pa.int64()),
+        ("n_tagged_addresses", pa.int64()),
+        ("actors", pa.list_(pa.string())),
+        ("categories", pa.list_(pa.string())),
+    ]
+)
+"""Columns of :func:`cluster_labels` (the first seven are the cross-module contract)."""
+
+CONFLICT_TAGS_SCHEMA = pa.schema(
+    [
+        ("cluster_id", pa.int64()),
+        ("addr_id", pa.int64()),
+        ("address", pa.string()),
+        ("label", pa.string()),
+        ("actor", pa.string()),
+        ("category", pa.string()),
+        ("confidence", pa.string()),
+        ("source", pa.string()),
+        ("pack", pa.string()),
+    ]
+)
+"""Columns of :func:`conflict_tags`: the tags behind each conflicting cluster."""
+
+TAGGED_SCHEMA = pa.schema(
+    [
+        ("addr_id", pa.int64()),
+        ("target", pa.string()),
+        ("label", pa.string()),
+        ("category", pa.string()),
+        ("actor", pa.string()),
+        ("source", pa.string()),
+        ("confidence", pa.string()),
+        ("confidence_level", pa.int32()),
+        ("lastmod", pa.timestamp("us", tz="UTC")),
+        ("pack", pa.string()),
+        ("cluster_id", pa.int64()),
+    ]
+)
+"""Columns of :func:`tag_clusters` (``actor`` falls back to the label)."""
+_TAGGED_VIEW = "_chainsleuth_tagged"
+
+
+def _run_mapping(ds: Dataset, run: str | None) -> np.ndarray:
+    from chainsleuth.cluster.runs import latest_run, load_address_cluster
+
+    name = run if run is not None else latest_run(ds)
+    return np.asarray(load_address_cluster(ds, name), dtype=np.int64)
+
+
+def tag_clusters(ds: Dataset, mapping: np.ndarray) -> pa.Table:
+    """Every address/cluster tag of an address in the dataset with the ``cluster_id`` that
+    ``mapping`` (cluster id indexed by addr_id) gives it; addresses beyond the mapping are left
+    out. Columns: :data:`TAGGED_SCHEMA`.
+
+    >>> # tag_clusters(ds, load_address_cluster(ds, "default")).column_names[-1]
+    >>> # 'cluster_id'
+    """
+    path = tags_path(ds)
+    if not path.exists():
+        return TAGGED_SCHEMA.empty_table()
+    path_sql = "'" + str(path).replace("'", "''") + "'"
+    query = (
+        "SELECT CAST(a.addr_id AS BIGINT) AS addr_id, t.target, t.label, t.category, "
+        "coalesce(t.actor, t.label) AS actor, t.source, t.confidence, t.confidence_level, "
+        f"t.lastmod, t.pack FROM read_parquet({path_sql}) t "
+        "JOIN addresses a ON a.address = t.target "
+        "WHERE t.target_kind IN ('address', 'cluster')"
+    )
+    table = query_arrow(ds, query)
+    addr_ids = table.column("addr_id").to_numpy()
+    covered = addr_ids < mapping.shape[0]
+    table = table.filter(pa.array(covered))
+    cluster_ids = np.asarray(mapping, dtype=np.int64)[addr_ids[covered]]
+    table = table.append_column("cluster_id", pa.array(cluster_ids, pa.int64()))
+    return table.cast(TAGGED_SCHEMA)
+
+
+_LABELS_SQL = """
+WITH per_label AS (
+    SELECT cluster_id, label, max(confidence_level) AS level,
+           count(DISTINCT source) AS n_sources
+    FROM {view} GROUP BY cluster_id, label
+), best_label AS (
+    SELECT * FROM per_label
+    QUALIFY row_number() OVER (
+        PARTITION BY cluster_id ORDER BY level DESC, n_sources DESC, label) = 1
+), best_tag AS (
+    SELECT cluster_id, label, category, actor, confidence FROM {view}
+    QUALIFY row_number() OVER (
+        PARTITION BY cluster_id, label
+        ORDER BY confidence_level DESC, lastmod DESC, pack, actor, category) = 1
+), summary AS (
+    SELECT cluster_id, count(*) AS n_tags, count(DISTINCT addr_id) AS n_tagged_addresses,
+           list_sort(list(DISTINCT actor)) AS actors,
+           list_sort(list(DISTINCT category) FILTER (WHERE category IS NOT NULL)) AS categories
+    FROM {view} GROUP BY cluster_id
+)
+SELECT b.cluster_id, b.label, t.category, t.actor, CAST(b.level AS INTEGER) AS confidence,
+       s.n_tags, (len(s.actors) > 1 OR len(coalesce(s.categories, [])) > 1) AS conflict,
+       t.confidence AS confidence_name, b.n_sources, s.n_tagged_addresses,
+       s.actors, coalesce(s.categories, []) AS categories
+FROM best_label b
+JOIN best_tag t USING (cluster_id, label)
+JOIN summary s USING (cluster_id)
+ORDER BY b.cluster_id
+"""
+
+
+def label_clusters(ds: Dataset, mapping: np.ndarray) -> pa.Table:
+    """:func:`cluster_labels` for an explicit clustering: ``mapping[addr_id]`` is the cluster id.
+
+    >>> # label_clusters(ds, np.arange(n_addresses))  # every address its own cluster
+    """
+    tagged = tag_clusters(ds, mapping)
+    if tagged.num_rows == 0:
+        return CLUSTER_LABELS_SCHEMA.empty_table()
+    result = query_arrow(ds, _LABELS_SQL.format(view=_TAGGED_VIEW), {_TAGGED_VIEW: tagged})
+    return result.cast(CLUSTER_LABELS_SCHEMA)
+
+
+def cluster_labels(ds: Dataset, run: str | None = None) -> pa.Table:
+    """Best label and conflict flag of every cluster of ``run`` that has tagged members.
+
+    ``run`` defaults to the latest clustering run (NotFoundError if there is none). Columns:
+    :data:`CLUSTER_LABELS_SCHEMA`; ``confidence`` is the best label's numeric level, ``actors``
+    and ``categories`` everything the cluster's tags claim. Clusters without tags are absent.
+
+    >>> # cluster_labels(ds, "default").select(["cluster_id", "label", "conflict"]).to_pylist()[0]
+    >>> # {'cluster_id': 5, 'label': 'Exchange One', 'conflict': False}
+    """
+    return label_clusters(ds, _run_mapping(ds, run))
+
+
+def conflicting_tags(ds: Dataset, mapping: np.ndarray) -> pa.Table:
+    """:func:`conflict_tags` for an explicit clustering (``mapping[addr_id]`` = cluster id).
+
+    >>> # conflicting_tags(ds, mapping).num_rows
+    """
+    tagged = tag_clusters(ds, mapping)
+    if tagged.num_rows == 0:
+        return CONFLICT_TAGS_SCHEMA.empty_table()
+    labels = label_clusters(ds, mapping)
+    bad = labels.filter(labels.column("conflict")).column("cluster_id")
+    rows = tagged.filter(pc.is_in(tagged.column("cluster_id"), value_set=bad))
+    order = [("cluster_id", "ascending"), ("actor", "ascending"), ("addr_id", "ascending")]
+    rows = rows.sort_by(order)
+    return pa.table(
+        {
+            "cluster_id": rows.column("cluster_id"),
+            "addr_id": rows.column("addr_id"),
+            "address": rows.column("target"),
+            "label": rows.column("label"),
+            "actor": rows.column("actor"),
+            "category": rows.column("category"),
+            "confidence": rows.column("confidence"),
+            "source": rows.column("source"),
+            "pack": rows.column("pack"),
+        }
+    ).cast(CONFLICT_TAGS_SCHEMA)
+
+
+def conflict_tags(ds: Dataset, run: str | None = None) -> pa.Table:
+    """The tags behind every conflicting cluster of ``run``, one row per tag, so an
+    investigator sees which addresses carry which actor (columns :data:`CONFLICT_TAGS_SCHEMA`).
+
+    >>> # conflict_tags(ds).select(["cluster_id", "address", "actor"]).to_pylist()[:2]
+    """
+    return conflicting_tags(ds, _run_mapping(ds, run))
+
+
+def cluster_tags(ds: Dataset, cluster_id: int, run: str | None = None) -> list[Tag]:
+    """Every address/cluster tag of the members of cluster ``cluster_id`` in ``run``.
+
+    NotFoundError when the run has no such cluster.
+
+    >>> # [t.label for t in cluster_tags(ds, 5)]
+    >>> # ['Exchange One', 'Exchange One']
+    """
+    mapping = _run_mapping(ds, run)
+    members = np.flatnonzero(mapping == cluster_id)
+    if members.size == 0:
+        raise NotFoundError(f"cluster {cluster_id} not in the clustering run")
+    by_address = labels_for_addresses(ds, members.tolist())
+    return [t for addr_id in sorted(by_address) for t in by_address[addr_id]]
