@@ -99,8 +99,9 @@ def test_flipped_byte_is_a_merkle_mismatch_naming_file_and_offset(
     assert manifest.tip_height == 299
     with Dataset.open(ds) as opened:
         assert opened.sql("SELECT max(height) FROM blocks").fetchone() == (299,)
-        assert opened.sql("SELECT count(*) FROM outputs WHERE spent_by_tx >= "
-                          f"{manifest.counts['txs']}").fetchone() == (0,)
+        assert opened.sql(
+            f"SELECT count(*) FROM outputs WHERE spent_by_tx >= {manifest.counts['txs']}"
+        ).fetchone() == (0,)
 
 
 def test_unreadable_block_file(cli_run: Any, tmp_path: Path) -> None:
@@ -168,8 +169,9 @@ def test_out_of_order_and_stale_blocks(
     real = Block.parse(raws[101])
     coinbase = real.txs[0]
     stale_cb = Tx(coinbase.version, coinbase.inputs, coinbase.outputs[:1], coinbase.locktime + 1)
-    stale = Block.build(parent.hash, [stale_cb], real.header.time + 1, real.header.bits,
-                        real.header.version)
+    stale = Block.build(
+        parent.hash, [stale_cb], real.header.time + 1, real.header.bits, real.header.version
+    )
     order = list(range(len(raws)))
     random.Random(shuffle_seed).shuffle(order)
     order.remove(0)

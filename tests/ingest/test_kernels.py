@@ -89,8 +89,17 @@ def test_numba_classifier_equals_reference_on_every_output(
         else:
             assert SCRIPT_TYPES[codes[o]] == ref, script.hex()
         seen.add(ref)
-    assert {"pubkey", "pubkeyhash", "scripthash", "multisig", "nulldata", "nonstandard",
-            "witness_v0_keyhash", "witness_v0_scripthash", "witness_v1_taproot"} <= seen
+    assert {
+        "pubkey",
+        "pubkeyhash",
+        "scripthash",
+        "multisig",
+        "nulldata",
+        "nonstandard",
+        "witness_v0_keyhash",
+        "witness_v0_scripthash",
+        "witness_v1_taproot",
+    } <= seen
 
 
 @settings(max_examples=300, deadline=None)

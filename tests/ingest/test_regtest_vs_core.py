@@ -37,7 +37,10 @@ def test_blocks_equal_core(ds: Dataset, core_blocks: list[dict[str, Any]]) -> No
         assert f"{bits:08x}" == core["bits"]
         assert nonce == core["nonce"]
         assert (n_tx, size, stripped, weight) == (
-            core["nTx"], core["size"], core["strippedsize"], core["weight"]
+            core["nTx"],
+            core["size"],
+            core["strippedsize"],
+            core["weight"],
         )
 
 
@@ -63,13 +66,33 @@ def test_every_transaction_output_and_input_equals_core(
     in_i = 0
     spent_by: dict[tuple[str, int], tuple[int, int]] = {}
     for row, (height, pos, core) in zip(txs, core_txs, strict=True):
-        (tx_id, txid, wtxid, h, bpos, version, locktime, size, vsize, weight, n_in, n_out,
-         is_cb, fee, in_value, out_value) = row
+        (
+            tx_id,
+            txid,
+            wtxid,
+            h,
+            bpos,
+            version,
+            locktime,
+            size,
+            vsize,
+            weight,
+            n_in,
+            n_out,
+            is_cb,
+            fee,
+            in_value,
+            out_value,
+        ) = row
         assert bytes(txid).hex() == core["txid"]
         assert bytes(wtxid).hex() == core["hash"]
         assert (h, bpos) == (height, pos)
         assert (version, locktime, size, vsize, weight) == (
-            core["version"], core["locktime"], core["size"], core["vsize"], core["weight"]
+            core["version"],
+            core["locktime"],
+            core["size"],
+            core["vsize"],
+            core["weight"],
         )
         assert (n_in, n_out) == (len(core["vin"]), len(core["vout"]))
         assert is_cb == ("coinbase" in core["vin"][0])
@@ -120,5 +143,7 @@ def test_manifest_counts_and_checksums(ds: Dataset) -> None:
     assert len(m.files) == 5 * 5
     for rel, digest in m.files.items():
         assert sha256_file(ds.path / rel) == digest
-    n_addr = ds.sql("SELECT count(*), count(DISTINCT address), max(addr_id) FROM addresses").fetchone()
+    n_addr = ds.sql(
+        "SELECT count(*), count(DISTINCT address), max(addr_id) FROM addresses"
+    ).fetchone()
     assert n_addr == (m.counts["addresses"], m.counts["addresses"], m.counts["addresses"] - 1)

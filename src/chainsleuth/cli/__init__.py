@@ -14,6 +14,7 @@ from chainsleuth.errors import ChainsleuthError
 
 # Verb modules register their commands on import (one line per module).
 from chainsleuth.cli import decode as _decode  # noqa: E402,F401
+from chainsleuth.cli import cluster as _cluster  # noqa: E402,F401
 from chainsleuth.cli import simulate as _simulate  # noqa: E402,F401
 from chainsleuth.cli import tags as _tags  # noqa: E402,F401
 from chainsleuth.cli import ingest as _ingest  # noqa: E402,F401
