@@ -146,7 +146,10 @@ def main() -> None:
         results: dict[str, list[float]] = {"chainsleuth": [], "hashlib-ceiling": []}
         mbs: dict[str, list[float]] = {"chainsleuth": [], "hashlib-ceiling": []}
         for _ in range(args.repeat):
-            for name, fn in (("chainsleuth", run_chainsleuth), ("hashlib-ceiling", run_hash_ceiling)):
+            for name, fn in (
+                ("chainsleuth", run_chainsleuth),
+                ("hashlib-ceiling", run_hash_ceiling),
+            ):
                 n_tx, n_bytes, secs = fn(files)
                 results[name].append(n_tx / secs)
                 mbs[name].append(n_bytes / secs / 1e6)
@@ -154,8 +157,10 @@ def main() -> None:
         results["plain-python"] = [n_tx / secs]
         mbs["plain-python"] = [n_bytes / secs / 1e6]
     med = {k: statistics.median(v) for k, v in results.items()}
-    print(f"input: {size / 1e9:.2f} GB of blk files from {len(list(DATA.glob('*.bin')))} real "
-          f"mainnet blocks; median of {args.repeat} (baseline: one run on {args.baseline_mb:.0f} MB)")
+    print(
+        f"input: {size / 1e9:.2f} GB of blk files from {len(list(DATA.glob('*.bin')))} real "
+        f"mainnet blocks; median of {args.repeat} (baseline: one run on {args.baseline_mb:.0f} MB)"
+    )
     for name in ("chainsleuth", "plain-python", "hashlib-ceiling"):
         print(f"  {name:16s} {med[name]:>10,.0f} tx/s {statistics.median(mbs[name]):>8,.1f} MB/s")
     print(f"  chainsleuth / plain-python    = {med['chainsleuth'] / med['plain-python']:.2f}x")

@@ -68,7 +68,7 @@ def test_truncated_last_block_is_skipped_with_warning(
     blk = blocks / "blk00000.dat"
     data = blk.read_bytes()
     blk.write_bytes(data[:-100])  # Core was still writing the last block
-    code, out, err = cli_run(
+    code, _, err = cli_run(
         "ingest", str(blocks), "--data", str(tmp_path / "ds"), "--network", "regtest"
     )
     assert code == 0, err
@@ -164,7 +164,7 @@ def test_out_of_order_and_stale_blocks(
     files = BlockFiles.open(regtest_blocks_dir, REGTEST)
     raws = [files.read_block(r) for r in files.scan()]
     files.close()
-    # A competing block at height 101 (same parent as the real 101): loses on work (ties keep first).
+    # A competing block at height 101 (same parent as the real one): equal work, seen later: stale.
     parent = Block.parse(raws[100])
     real = Block.parse(raws[101])
     coinbase = real.txs[0]

@@ -55,31 +55,61 @@ NETWORKS: dict[str, Network] = {
     n.name: n
     for n in (
         Network(
-            "main", "main", bytes.fromhex("f9beb4d9"), 0x00, 0x05, "bc",
-            "000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f", 0x1D00FFFF,
+            "main",
+            "main",
+            bytes.fromhex("f9beb4d9"),
+            0x00,
+            0x05,
+            "bc",
+            "000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f",
+            0x1D00FFFF,
         ),
         Network(
-            "test", "test", bytes.fromhex("0b110907"), 0x6F, 0xC4, "tb",
-            "000000000933ea01ad0ee984209779baaec3ced90fa3f408719526f8d77f4943", 0x1D00FFFF,
+            "test",
+            "test",
+            bytes.fromhex("0b110907"),
+            0x6F,
+            0xC4,
+            "tb",
+            "000000000933ea01ad0ee984209779baaec3ced90fa3f408719526f8d77f4943",
+            0x1D00FFFF,
         ),
         Network(
-            "testnet4", "testnet4", bytes.fromhex("1c163f28"), 0x6F, 0xC4, "tb",
-            "00000000da84f2bafbbc53dee25a72ae507ff4914b867c565be350b0da8bf043", 0x1D00FFFF,
+            "testnet4",
+            "testnet4",
+            bytes.fromhex("1c163f28"),
+            0x6F,
+            0xC4,
+            "tb",
+            "00000000da84f2bafbbc53dee25a72ae507ff4914b867c565be350b0da8bf043",
+            0x1D00FFFF,
         ),
         Network(
-            "signet", "signet", bytes.fromhex("0a03cf40"), 0x6F, 0xC4, "tb",
-            "00000008819873e925422c1ff0f99f7cc9bbb232af63a077a480a3633bee1ef6", 0x1E0377AE,
+            "signet",
+            "signet",
+            bytes.fromhex("0a03cf40"),
+            0x6F,
+            0xC4,
+            "tb",
+            "00000008819873e925422c1ff0f99f7cc9bbb232af63a077a480a3633bee1ef6",
+            0x1E0377AE,
         ),
         Network(
-            "regtest", "regtest", bytes.fromhex("fabfb5da"), 0x6F, 0xC4, "bcrt",
-            "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206", 0x207FFFFF,
+            "regtest",
+            "regtest",
+            bytes.fromhex("fabfb5da"),
+            0x6F,
+            0xC4,
+            "bcrt",
+            "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206",
+            0x207FFFFF,
         ),
     )
 }
 
 
 def get_network(name: str) -> Network:
-    """Look a network up by its CLI name (``main``, ``test``, ``testnet4``, ``signet``, ``regtest``).
+    """Look a network up by its CLI name: main, test, testnet4, signet or regtest.
 
     >>> get_network("main").p2pkh_prefix
     0

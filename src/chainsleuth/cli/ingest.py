@@ -51,19 +51,31 @@ def ingest(
                 progress.update(task, completed=blocks, total=total, rate=rate)
 
             report = ingest_blocks(
-                source, data, network, to_height=to_height, partition_span=partition_span,
+                source,
+                data,
+                network,
+                to_height=to_height,
+                partition_span=partition_span,
                 progress=hook,
             )
     for w in caught:
         console_err.print(f"warning: {w.message}", markup=False)
     if as_json:
-        console.print_json(json.dumps({
-            "tip_height": report.tip_height, "tip_hash": report.tip_hash,
-            "blocks_added": report.blocks_added, "txs_added": report.txs_added,
-            "stale_blocks": report.stale_blocks, "unconnected_blocks": report.unconnected_blocks,
-            "truncated": report.truncated, "seconds": round(report.seconds, 3),
-            "up_to_date": report.up_to_date,
-        }))
+        console.print_json(
+            json.dumps(
+                {
+                    "tip_height": report.tip_height,
+                    "tip_hash": report.tip_hash,
+                    "blocks_added": report.blocks_added,
+                    "txs_added": report.txs_added,
+                    "stale_blocks": report.stale_blocks,
+                    "unconnected_blocks": report.unconnected_blocks,
+                    "truncated": report.truncated,
+                    "seconds": round(report.seconds, 3),
+                    "up_to_date": report.up_to_date,
+                }
+            )
+        )
         return
     if report.up_to_date:
         console.print(f"dataset {data} is up to date at height {report.tip_height}")

@@ -68,12 +68,19 @@ def _render_tx(p: dict[str, Any]) -> None:
     )
     ins = Table("vin", "from", "value (BTC)", "spends", title="inputs")
     for i in p["inputs"]:
-        spends = "coinbase" if i["prev_txid"] is None else f"{i['prev_txid'][:16]}…:{i['prev_vout']}"
+        spends = (
+            "coinbase" if i["prev_txid"] is None else f"{i['prev_txid'][:16]}…:{i['prev_vout']}"
+        )
         ins.add_row(str(i["vin"]), i["address"] or i["script_type"] or "-", btc(i["value"]), spends)
     outs = Table("vout", "to", "type", "value (BTC)", "spent by", title="outputs")
     for o in p["outputs"]:
-        outs.add_row(str(o["vout"]), o["address"] or "-", o["script_type"], btc(o["value"]),
-                     (o["spent_by"] or "unspent")[:16])
+        outs.add_row(
+            str(o["vout"]),
+            o["address"] or "-",
+            o["script_type"],
+            btc(o["value"]),
+            (o["spent_by"] or "unspent")[:16],
+        )
     console.print(ins)
     console.print(outs)
 
@@ -87,8 +94,13 @@ def _render_address(p: dict[str, Any]) -> None:
     )
     t = Table("txid", "height", "time", "received", "sent", title="latest transactions")
     for tx in p["txs"][:20]:
-        t.add_row(tx["txid"], str(tx["height"]), str(tx["time"])[:19], btc(tx["received"]),
-                  btc(tx["sent"]))
+        t.add_row(
+            tx["txid"],
+            str(tx["height"]),
+            str(tx["time"])[:19],
+            btc(tx["received"]),
+            btc(tx["sent"]),
+        )
     console.print(t)
 
 
@@ -101,5 +113,7 @@ def _render_block(p: dict[str, Any]) -> None:
     )
     t = Table("txid", "in", "out", "out value (BTC)", "fee", title="largest transactions")
     for tx in p["top_txs"]:
-        t.add_row(tx["txid"], str(tx["n_in"]), str(tx["n_out"]), btc(tx["out_value"]), btc(tx["fee"]))
+        t.add_row(
+            tx["txid"], str(tx["n_in"]), str(tx["n_out"]), btc(tx["out_value"]), btc(tx["fee"])
+        )
     console.print(t)

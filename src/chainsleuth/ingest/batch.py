@@ -130,12 +130,12 @@ def _merkle_root(hashes: list[bytes]) -> bytes:
 
 
 def _fail(blk: BlockInput, pos_in_block: int, what: str) -> BlockDataError:
-    return BlockDataError(f"{blk.source} offset {blk.offset + pos_in_block}: block {blk.height}: {what}")
+    return BlockDataError(
+        f"{blk.source} offset {blk.offset + pos_in_block}: block {blk.height}: {what}"
+    )
 
 
-def process_batch(
-    blocks: list[BlockInput], state: IndexState, network: Network
-) -> BatchResult:
+def process_batch(blocks: list[BlockInput], state: IndexState, network: Network) -> BatchResult:
     """Parse, check and link a batch of consecutive blocks, updating ``state``.
 
     Raises :class:`BlockDataError` naming the block file and offset when a block is truncated,
@@ -206,12 +206,23 @@ def process_batch(
     # --- output ids and txids as dictionary keys ---
     base_tx = state.next_tx_id
     base_out = state.next_out_id
-    txid_words = np.frombuffer(bytes(txids), dtype="<u8").reshape(n_tx, 4) if n_tx else np.zeros(
-        (0, 4), dtype=np.uint64
+    txid_words = (
+        np.frombuffer(bytes(txids), dtype="<u8").reshape(n_tx, 4)
+        if n_tx
+        else np.zeros((0, 4), dtype=np.uint64)
     )
     failed, in_out_id, in_value, in_addr, in_type, tx_in_value = resolve_batch(
-        state.utxo, buf, tx, inp, coinbase, np.ascontiguousarray(txid_words[:, 0]),
-        np.ascontiguousarray(txid_words[:, 1]), out[:, 0], codes, addr_ids, base_out,
+        state.utxo,
+        buf,
+        tx,
+        inp,
+        coinbase,
+        np.ascontiguousarray(txid_words[:, 0]),
+        np.ascontiguousarray(txid_words[:, 1]),
+        out[:, 0],
+        codes,
+        addr_ids,
+        base_out,
     )
     if failed >= 0:
         t = int(np.searchsorted(tx[:, 10], failed, side="right") - 1)
@@ -229,9 +240,7 @@ def process_batch(
 
     # --- assemble tables ---
     heights = np.array([b.height for b in blocks], dtype=np.int32)
-    times_s = np.array(
-        [int.from_bytes(b.raw[68:72], "little") for b in blocks], dtype=np.int64
-    )
+    times_s = np.array([int.from_bytes(b.raw[68:72], "little") for b in blocks], dtype=np.int64)
     tx_ids = np.arange(base_tx, base_tx + n_tx, dtype=np.int64)
     tx_height = heights[tx_block]
     block_pos = (np.arange(n_tx) - first_tx_of_block[tx_block]).astype(np.int32)
@@ -333,7 +342,8 @@ def process_batch(
     )
     new_idx = np.nonzero(is_new)[0]
     new_addrs = [
-        address_for_output(raw[out[o, 1] : out[o, 1] + out[o, 2]], network) for o in new_idx.tolist()
+        address_for_output(raw[out[o, 1] : out[o, 1] + out[o, 2]], network)
+        for o in new_idx.tolist()
     ]
     out_height = tx_height[np.repeat(np.arange(n_tx), tx[:, 9])]
     addresses_tbl = pa.table(
@@ -382,13 +392,17 @@ def _check_witness_commitment(
         if len(script) >= 38 and script[:6] == _COMMITMENT_PREFIX:
             commitment = script[6:38]
     if commitment is None:
-        raise _fail(blk, int(tx[first, 1]) - block_start, "witness data without a witness commitment")
+        raise _fail(
+            blk, int(tx[first, 1]) - block_start, "witness data without a witness commitment"
+        )
     # The coinbase's witness: one 32-byte reserved value, right after its outputs.
     pos = int(tx[first, 4])
     if not tx[first, 5] or raw[pos] != 1 or raw[pos + 1] != 32:
         raise _fail(blk, pos - block_start, "coinbase witness reserved value missing")
     reserved = raw[pos + 2 : pos + 34]
-    leaves = [b"\x00" * 32] + [bytes(wtxids[32 * t : 32 * t + 32]) for t in range(first + 1, first + count)]
+    leaves = [b"\x00" * 32] + [
+        bytes(wtxids[32 * t : 32 * t + 32]) for t in range(first + 1, first + count)
+    ]
     root = _merkle_root(leaves)
     sha = hashlib.sha256
     if sha(sha(root + reserved).digest()).digest() != commitment:

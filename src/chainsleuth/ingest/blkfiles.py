@@ -28,7 +28,12 @@ from chainsleuth.errors import InputError, NetworkMismatchError
 __all__ = ["BlockFiles", "BlockRecord", "TruncatedBlockWarning", "find_blocks_dir", "get_network"]
 
 _BLK_NAME = re.compile(r"^blk(\d{5})\.dat$")
-_NET_SUBDIRS = {"test": "testnet3", "testnet4": "testnet4", "signet": "signet", "regtest": "regtest"}
+_NET_SUBDIRS = {
+    "test": "testnet3",
+    "testnet4": "testnet4",
+    "signet": "signet",
+    "regtest": "regtest",
+}
 
 
 class TruncatedBlockWarning(UserWarning):
@@ -190,7 +195,9 @@ class BlockFiles:
             try:
                 handle = open(self.paths[rec.file_index], "rb")  # noqa: SIM115
             except OSError as exc:
-                raise InputError(f"cannot read {self.paths[rec.file_index]}: {exc.strerror}") from None
+                raise InputError(
+                    f"cannot read {self.paths[rec.file_index]}: {exc.strerror}"
+                ) from None
             self._handles[rec.file_index] = handle
         handle.seek(rec.offset)
         raw = handle.read(rec.size)

@@ -58,7 +58,9 @@ def best_chain(records: list[BlockRecord], genesis_hash_hex: str) -> ChainSelect
     if genesis not in by_hash:
         if not records:
             return ChainSelection([], [], 0, 0)
-        raise BlockDataError(f"the block files do not contain this network's genesis block {genesis.hex()}")
+        raise BlockDataError(
+            f"the block files do not contain this network's genesis block {genesis.hex()}"
+        )
     work: dict[int, int] = {}
     height: dict[int, int] = {}
     unconnected = 0

@@ -14,6 +14,8 @@ plain-Python twin of :func:`parse_blocks`; tests feed both the same real blocks.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numba import njit
 
@@ -69,7 +71,7 @@ def _read_u64(buf: np.ndarray, pos: int) -> np.uint64:
 
 
 @njit(cache=True)
-def _read_varint(buf: np.ndarray, pos: int, end: int) -> tuple[int, int]:
+def _read_varint(buf: np.ndarray, pos: int, end: int) -> tuple[Any, Any]:
     """Return (value, new_pos); new_pos = -1 when truncated (all int64, never uint64)."""
     if pos >= end:
         return np.int64(0), np.int64(-1)
@@ -236,7 +238,7 @@ def _push_only(buf: np.ndarray, pos: int, end: int) -> bool:
         elif op == 0x4E:
             if pos + 4 > end:
                 return False
-            pos += 4 + np.int64(_read_u32(buf, pos))
+            pos += 4 + int(_read_u32(buf, pos))
         if pos > end:
             return False
     return True

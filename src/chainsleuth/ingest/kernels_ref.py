@@ -48,15 +48,21 @@ def parse_blocks_py(
     ins: list[list[int]] = []
     outs: list[list[int]] = []
 
-    def result(status: int, b: int, pos: int) -> tuple[int, int, int, np.ndarray, np.ndarray, np.ndarray]:
+    def result(
+        status: int, b: int, pos: int
+    ) -> tuple[int, int, int, np.ndarray, np.ndarray, np.ndarray]:
         return (
-            status, b, pos,
+            status,
+            b,
+            pos,
             np.array(txs, dtype=np.int64).reshape(-1, 12),
             np.array(ins, dtype=np.int64).reshape(-1, 7),
             np.array(outs, dtype=np.int64).reshape(-1, 3),
         )
 
-    for b, (start_b, end) in enumerate(zip(block_starts.tolist(), block_ends.tolist(), strict=True)):
+    for b, (start_b, end) in enumerate(
+        zip(block_starts.tolist(), block_ends.tolist(), strict=True)
+    ):
         pos = start_b + 80
         try:
             n_tx, pos = _varint(raw, pos, end)
@@ -117,8 +123,22 @@ def parse_blocks_py(
                     raise _Truncated
                 (locktime,) = struct.unpack_from("<I", raw, pos)
                 pos += 4
-                txs.append([b, start, pos, io_start, io_end, witness, version, locktime, n_in,
-                            n_out, first_in, first_out])
+                txs.append(
+                    [
+                        b,
+                        start,
+                        pos,
+                        io_start,
+                        io_end,
+                        witness,
+                        version,
+                        locktime,
+                        n_in,
+                        n_out,
+                        first_in,
+                        first_out,
+                    ]
+                )
         except _Truncated:
             return result(ERR_TRUNCATED, b, pos)
         if pos != end:

@@ -25,7 +25,9 @@ from chainsleuth.store.parts import part_name
 __all__ = ["binary_column_buffer", "rebuild_state"]
 
 
-def binary_column_buffer(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def binary_column_buffer(
+    col: pa.ChunkedArray | pa.Array,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A binary column as (flat uint8 buffer, start offsets, lengths) without Python objects.
 
     >>> buf, offs, lens = binary_column_buffer(pa.array([b"ab", b"c"], pa.binary()))
@@ -38,7 +40,9 @@ def binary_column_buffer(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, n
         arr = pc.fill_null(arr, b"")
     _, off_buf, data_buf = arr.buffers()
     offsets = np.frombuffer(off_buf, dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
-    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    data = (
+        np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    )
     return data, offsets[:-1].copy(), np.diff(offsets)
 
 
@@ -54,8 +58,10 @@ def rebuild_state(data: Path, manifest: Manifest, state: IndexState) -> None:
     state.next_out_id = last.first_out_id + last.n_outputs
     first_out_of_addr = np.empty(n_addr, dtype=np.int64)
     for p in manifest.partitions:
-        tbl = pq.read_table(data / "tables" / "addresses" / part_name(p.lo, span),
-                            columns=["addr_id", "first_out_id"])
+        tbl = pq.read_table(
+            data / "tables" / "addresses" / part_name(p.lo, span),
+            columns=["addr_id", "first_out_id"],
+        )
         ids = tbl.column("addr_id").to_numpy()
         first_out_of_addr[ids] = tbl.column("first_out_id").to_numpy()
     # Address keys come from each address's first output script, in addr_id order.
@@ -78,7 +84,9 @@ def rebuild_state(data: Path, manifest: Manifest, state: IndexState) -> None:
         live_tbl = outs.filter(live)
         if live_tbl.num_rows == 0:
             continue
-        txs = pq.read_table(data / "tables" / "txs" / part_name(p.lo, span), columns=["tx_id", "txid"])
+        txs = pq.read_table(
+            data / "tables" / "txs" / part_name(p.lo, span), columns=["tx_id", "txid"]
+        )
         tx_first = int(txs.column("tx_id")[0].as_py())
         txid_flat = np.frombuffer(txs.column("txid").combine_chunks().buffers()[1], dtype=np.uint8)
         txid_flat = txid_flat.reshape(-1, 32)[:, ::-1]  # back to wire order
@@ -101,7 +109,9 @@ def rebuild_state(data: Path, manifest: Manifest, state: IndexState) -> None:
     if scripts_by_addr:
         ids = np.concatenate(addr_order)
         order = np.argsort(ids)
-        buf, offs, lens = binary_column_buffer(pa.concat_arrays(scripts_by_addr).take(pa.array(order)))
+        buf, offs, lens = binary_column_buffer(
+            pa.concat_arrays(scripts_by_addr).take(pa.array(order))
+        )
         k0, k1 = script_keys(buf, offs, lens)
         assigned, _ = state.addrs.assign(k0, k1, np.ones(k0.shape[0], dtype=np.bool_))
         if not np.array_equal(assigned, ids[order]):

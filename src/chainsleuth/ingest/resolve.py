@@ -30,8 +30,22 @@ def _load(arrs, k0, k1, vout, oid, value, aid, typ):  # type: ignore[no-untyped-
     keys0, keys1, vouts, out_ids, values, addr_ids, types = arrs
     added = 0
     for i in range(k0.shape[0]):
-        if utxo_insert(keys0, keys1, vouts, out_ids, values, addr_ids, types,
-                       k0[i], k1[i], vout[i], oid[i], value[i], aid[i], typ[i]):
+        if utxo_insert(
+            keys0,
+            keys1,
+            vouts,
+            out_ids,
+            values,
+            addr_ids,
+            types,
+            k0[i],
+            k1[i],
+            vout[i],
+            oid[i],
+            value[i],
+            aid[i],
+            typ[i],
+        ):
             added += 1
     return added
 
@@ -52,7 +66,7 @@ def load_utxos(
 
 
 @njit(cache=True)
-def _resolve(arrs, buf, tx, inp, coinbase, tx_k0, tx_k1, out_value, out_type, out_addr, base_out):  # type: ignore[no-untyped-def]  # noqa: E501
+def _resolve(arrs, buf, tx, inp, coinbase, tx_k0, tx_k1, out_value, out_type, out_addr, base_out):  # type: ignore[no-untyped-def]
     keys0, keys1, vouts, out_ids, values, addr_ids, types = arrs
     n_in = inp.shape[0]
     in_out_id = np.full(n_in, -1, dtype=np.int64)
@@ -89,9 +103,22 @@ def _resolve(arrs, buf, tx, inp, coinbase, tx_k0, tx_k1, out_value, out_type, ou
         for o in range(fo, fo + no):
             if out_type[o] == _NULLDATA:
                 continue
-            if utxo_insert(keys0, keys1, vouts, out_ids, values, addr_ids, types,
-                           tx_k0[t], tx_k1[t], o - fo, base_out + o, out_value[o],
-                           out_addr[o], out_type[o]):
+            if utxo_insert(
+                keys0,
+                keys1,
+                vouts,
+                out_ids,
+                values,
+                addr_ids,
+                types,
+                tx_k0[t],
+                tx_k1[t],
+                o - fo,
+                base_out + o,
+                out_value[o],
+                out_addr[o],
+                out_type[o],
+            ):
                 delta += 1
     return -1, in_out_id, in_value, in_addr, in_type, tx_in_value, delta
 
@@ -117,7 +144,16 @@ def resolve_batch(
     """
     index.reserve(int(out_value.shape[0]))
     failed, in_out_id, in_value, in_addr, in_type, tx_in_value, delta = _resolve(
-        index.arrays, buf, tx, inp, coinbase, tx_k0, tx_k1, out_value, out_type, out_addr,
+        index.arrays,
+        buf,
+        tx,
+        inp,
+        coinbase,
+        tx_k0,
+        tx_k1,
+        out_value,
+        out_type,
+        out_addr,
         base_out_id,
     )
     index.count += int(delta)

@@ -122,7 +122,9 @@ def ingest_blocks(
         chain = best_chain(records, net.genesis_hash)
         if not chain.records:
             raise InputError(f"no blocks of {net.name} found in {blocks_dir}")
-        target = len(chain.records) - 1 if to_height is None else min(to_height, len(chain.records) - 1)
+        target = (
+            len(chain.records) - 1 if to_height is None else min(to_height, len(chain.records) - 1)
+        )
         _roll_back_reorg(data, manifest, chain.hashes)
         kept = [p for p in manifest.partitions if p.complete]
         start = kept[-1].hi + 1 if kept else 0
@@ -133,7 +135,9 @@ def ingest_blocks(
             unconnected_blocks=chain.n_unconnected,
             truncated=list(files.truncated),
         )
-        if start > target or (manifest.tip_height >= target and not _partial_needs_redo(manifest, target)):
+        if start > target or (
+            manifest.tip_height >= target and not _partial_needs_redo(manifest, target)
+        ):
             report.up_to_date = True
             report.seconds = time.monotonic() - started
             if not (data / "chainsleuth.duckdb").exists():
@@ -152,8 +156,19 @@ def ingest_blocks(
         for lo in range(start, target + 1, span):
             hi = min(lo + span - 1, target)
             try:
-                part = _ingest_partition(files, chain.records, chain.hashes, lo, hi, span, state,
-                                         net, late, data, manifest)
+                part = _ingest_partition(
+                    files,
+                    chain.records,
+                    chain.hashes,
+                    lo,
+                    hi,
+                    span,
+                    state,
+                    net,
+                    late,
+                    data,
+                    manifest,
+                )
             except BlockDataError:
                 # Keep what was completed before the bad block, then report it.
                 if len(manifest.partitions) > len(kept):
@@ -188,7 +203,8 @@ def _open_or_create(data: Path, network: str, span: int | None) -> Manifest:
         manifest = Manifest.load(data)
         if manifest.network != network:
             raise DatasetError(
-                f"dataset {data} is {manifest.network}, not {network} (use --network {manifest.network})"
+                f"dataset {data} is {manifest.network}, not {network} "
+                f"(use --network {manifest.network})"
             )
         return manifest
     if data.exists() and any(data.iterdir()) and not (data / "tables").exists():
@@ -231,7 +247,11 @@ def _clean_leftovers(data: Path, manifest: Manifest) -> None:
     if tables.exists():
         for tmp in tables.rglob(f"*{TMP_SUFFIX}"):
             tmp.unlink()
-    next_tx = manifest.partitions[-1].first_tx_id + manifest.partitions[-1].n_txs if manifest.partitions else 0
+    next_tx = (
+        manifest.partitions[-1].first_tx_id + manifest.partitions[-1].n_txs
+        if manifest.partitions
+        else 0
+    )
     for p in manifest.partitions:
         path = data / "tables" / "outputs" / part_name(p.lo, manifest.partition_span)
         meta = pq.ParquetFile(path).metadata
@@ -260,7 +280,9 @@ def _spends_of(tbl: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return spent, vin, mask
 
 
-def _with_spends(tbl: pa.Table, spent_tx: np.ndarray, spent_vin: np.ndarray, null_mask: np.ndarray) -> pa.Table:
+def _with_spends(
+    tbl: pa.Table, spent_tx: np.ndarray, spent_vin: np.ndarray, null_mask: np.ndarray
+) -> pa.Table:
     i_tx = tbl.schema.get_field_index("spent_by_tx")
     i_vin = tbl.schema.get_field_index("spent_by_vin")
     tbl = tbl.set_column(i_tx, "spent_by_tx", pa.array(spent_tx, pa.int64(), mask=null_mask))
@@ -350,7 +372,11 @@ def _checkpoint(data: Path, manifest: Manifest, late: _LateSpends, hashes: list[
             mask[local] = False
             write_table_atomic(_with_spends(tbl, spent_i, vin_i, mask), path)
             manifest.files[f"tables/outputs/{path.name}"] = sha256_file(path)
-    valid = {f"tables/{t}/{part_name(p.lo, manifest.partition_span)}" for p in manifest.partitions for t in TABLE_NAMES}
+    valid = {
+        f"tables/{t}/{part_name(p.lo, manifest.partition_span)}"
+        for p in manifest.partitions
+        for t in TABLE_NAMES
+    }
     manifest.files = {k: v for k, v in manifest.files.items() if k in valid}
     last = manifest.partitions[-1]
     manifest.tip_height = last.last_height

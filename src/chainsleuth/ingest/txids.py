@@ -31,8 +31,12 @@ def hash_txids(raw: bytes, tx: np.ndarray) -> tuple[bytearray, bytearray]:
     append = digests.append
     witness_rows = np.flatnonzero(tx[:, 5])
     for s, e, io0, io1, wit in zip(
-        tx[:, 1].tolist(), tx[:, 2].tolist(), tx[:, 3].tolist(), tx[:, 4].tolist(),
-        tx[:, 5].tolist(), strict=True,
+        tx[:, 1].tolist(),
+        tx[:, 2].tolist(),
+        tx[:, 3].tolist(),
+        tx[:, 4].tolist(),
+        tx[:, 5].tolist(),
+        strict=True,
     ):
         if wit:
             h = sha(mv[s : s + 4])
@@ -47,6 +51,8 @@ def hash_txids(raw: bytes, tx: np.ndarray) -> tuple[bytearray, bytearray]:
         wview = np.frombuffer(wtxids, dtype=np.uint8).reshape(-1, 32)
         starts = tx[witness_rows, 1].tolist()
         ends = tx[witness_rows, 2].tolist()
-        w = b"".join([sha(sha(mv[s:e]).digest()).digest() for s, e in zip(starts, ends, strict=True)])
+        w = b"".join(
+            [sha(sha(mv[s:e]).digest()).digest() for s, e in zip(starts, ends, strict=True)]
+        )
         wview[witness_rows] = np.frombuffer(w, dtype=np.uint8).reshape(-1, 32)
     return txids, wtxids

@@ -37,7 +37,9 @@ def create_views(con: duckdb.DuckDBPyConnection, data: Path, manifest: Manifest)
         files = _files(data, manifest, table)
         if files:
             listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-            con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet([{listing}])")
+            con.execute(
+                f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet([{listing}])"
+            )
         else:
             empty = pa.Table.from_batches([], schema=TABLES[table])  # noqa: F841 - read by DuckDB
             con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM empty")

@@ -28,7 +28,9 @@ __all__ = ["Dataset", "Query"]
 class Query:
     """A SQL query bound to a dataset connection, run when a result is fetched."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, query: str, params: list[Any] | None) -> None:
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, query: str, params: list[Any] | None
+    ) -> None:
         self._con = con
         self.query = query
         self.params = params or []

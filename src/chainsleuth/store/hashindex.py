@@ -118,12 +118,14 @@ class AddressIndex:
 
 
 @njit(cache=True)
-def _utxo_slot(k0: np.uint64, vout: int, mask: int) -> int:
+def _utxo_slot(k0: np.uint64, vout: int, mask: int) -> np.int64:
     return np.int64((k0 ^ (np.uint64(vout) * np.uint64(0x9E3779B97F4A7C15))) & np.uint64(mask))
 
 
 @njit(cache=True)
-def _utxo_insert(keys0, keys1, vouts, out_ids, values, addr_ids, types, k0, k1, vout, oid, value, aid, typ):  # type: ignore[no-untyped-def]  # noqa: E501
+def _utxo_insert(  # type: ignore[no-untyped-def]
+    keys0, keys1, vouts, out_ids, values, addr_ids, types, k0, k1, vout, oid, value, aid, typ
+):
     mask = keys0.shape[0] - 1
     slot = _utxo_slot(k0, vout, mask)
     while out_ids[slot] != -1:
@@ -149,7 +151,9 @@ def _utxo_delete(keys0, keys1, vouts, out_ids, values, addr_ids, types, slot):  
     while out_ids[nxt] != -1:
         home = _utxo_slot(keys0[nxt], vouts[nxt], mask)
         # Move the entry back if its home is not in the cyclic range (hole, nxt].
-        if (nxt > hole and (home <= hole or home > nxt)) or (nxt < hole and home <= hole and home > nxt):
+        if (nxt > hole and (home <= hole or home > nxt)) or (
+            nxt < hole and home <= hole and home > nxt
+        ):
             keys0[hole] = keys0[nxt]
             keys1[hole] = keys1[nxt]
             vouts[hole] = vouts[nxt]
@@ -180,8 +184,22 @@ def _utxo_rehash(src, dst):  # type: ignore[no-untyped-def]
     for s in range(keys0.shape[0]):
         if out_ids[s] == -1:
             continue
-        _utxo_insert(d0, d1, dv, doid, dval, daid, dtyp, keys0[s], keys1[s], vouts[s],
-                     out_ids[s], values[s], addr_ids[s], types[s])
+        _utxo_insert(
+            d0,
+            d1,
+            dv,
+            doid,
+            dval,
+            daid,
+            dtyp,
+            keys0[s],
+            keys1[s],
+            vouts[s],
+            out_ids[s],
+            values[s],
+            addr_ids[s],
+            types[s],
+        )
 
 
 class UtxoIndex:
@@ -203,8 +221,15 @@ class UtxoIndex:
     @property
     def arrays(self) -> tuple[np.ndarray, ...]:
         """The seven slot arrays, in kernel argument order."""
-        return (self.keys0, self.keys1, self.vouts, self.out_ids, self.values, self.addr_ids,
-                self.types)
+        return (
+            self.keys0,
+            self.keys1,
+            self.vouts,
+            self.out_ids,
+            self.values,
+            self.addr_ids,
+            self.types,
+        )
 
     def reserve(self, extra: int) -> None:
         """Grow so that ``extra`` more entries fit under the load limit."""

@@ -77,7 +77,9 @@ class Manifest:
         try:
             raw: dict[str, Any] = json.loads(path.read_text())
         except FileNotFoundError:
-            raise DatasetError(f"not a chainsleuth dataset (no {MANIFEST_NAME}): {directory}") from None
+            raise DatasetError(
+                f"not a chainsleuth dataset (no {MANIFEST_NAME}): {directory}"
+            ) from None
         except (OSError, ValueError) as exc:
             raise DatasetError(f"unreadable {path}: {exc}") from None
         version = raw.get("schema_version")

@@ -4,7 +4,8 @@ These back ``chainsleuth show`` and the API; amounts are satoshis, hashes hex.
 
 >>> from chainsleuth.store.dataset import Dataset
 >>> ds = Dataset.open("dataset")  # doctest: +SKIP
->>> tx_profile(ds, "4a5e1e4baab89f3a32518a88c31bc87f618f76673e2cc77ab2127b7afdeda33b")["n_out"]  # doctest: +SKIP
+>>> genesis_coinbase = "4a5e1e4baab89f3a32518a88c31bc87f618f76673e2cc77ab2127b7afdeda33b"
+>>> tx_profile(ds, genesis_coinbase)["n_out"]  # doctest: +SKIP
 1
 """
 
@@ -33,15 +34,38 @@ def tx_profile(ds: Dataset, txid_hex: str) -> dict[str, Any]:
         [tx_id],
     ).fetchone()
     assert row is not None
-    keys = ["txid", "height", "block_pos", "time", "version", "locktime", "size", "vsize",
-            "weight", "n_in", "n_out", "is_coinbase", "has_witness", "in_value", "out_value", "fee"]
+    keys = [
+        "txid",
+        "height",
+        "block_pos",
+        "time",
+        "version",
+        "locktime",
+        "size",
+        "vsize",
+        "weight",
+        "n_in",
+        "n_out",
+        "is_coinbase",
+        "has_witness",
+        "in_value",
+        "out_value",
+        "fee",
+    ]
     prof = dict(zip(keys, row, strict=True))
     prof["txid"] = bytes(prof["txid"]).hex()
     prof["time"] = _iso(prof["time"])
     prof["tx_id"] = tx_id
     prof["inputs"] = [
-        {"vin": vin, "prev_txid": None if ptx is None else bytes(ptx).hex(), "prev_vout": pv,
-         "value": value, "address": addr, "script_type": st, "sequence": seq}
+        {
+            "vin": vin,
+            "prev_txid": None if ptx is None else bytes(ptx).hex(),
+            "prev_vout": pv,
+            "value": value,
+            "address": addr,
+            "script_type": st,
+            "sequence": seq,
+        }
         for vin, ptx, pv, value, addr, st, seq in ds.sql(
             "SELECT i.vin, CASE WHEN i.out_id IS NULL THEN NULL ELSE i.prev_txid END, i.prev_vout,"
             " i.value, a.address, i.script_type, i.sequence FROM inputs i"
@@ -50,8 +74,13 @@ def tx_profile(ds: Dataset, txid_hex: str) -> dict[str, Any]:
         ).fetchall()
     ]
     prof["outputs"] = [
-        {"vout": vout, "value": value, "address": addr, "script_type": st,
-         "spent_by": None if sb is None else bytes(sb).hex()}
+        {
+            "vout": vout,
+            "value": value,
+            "address": addr,
+            "script_type": st,
+            "spent_by": None if sb is None else bytes(sb).hex(),
+        }
         for vout, value, addr, st, sb in ds.sql(
             "SELECT o.vout, o.value, a.address, o.script_type, t.txid FROM outputs o"
             " LEFT JOIN addresses a USING (addr_id) LEFT JOIN txs t ON t.tx_id = o.spent_by_tx"
@@ -99,8 +128,13 @@ def address_profile(ds: Dataset, address: str, limit: int = _TX_LIMIT) -> dict[s
         "balance": int(received) - int(spent),
         "n_txs": len(txs),
         "txs": [
-            {"txid": bytes(t[0]).hex(), "height": t[1], "time": _iso(t[2]), "received": t[3],
-             "sent": t[4]}
+            {
+                "txid": bytes(t[0]).hex(),
+                "height": t[1],
+                "time": _iso(t[2]),
+                "received": t[3],
+                "sent": t[4],
+            }
             for t in txs[:limit]
         ],
     }
@@ -108,6 +142,7 @@ def address_profile(ds: Dataset, address: str, limit: int = _TX_LIMIT) -> dict[s
 
 def block_profile(ds: Dataset, height_or_hash: str) -> dict[str, Any]:
     """A block summary by height or hash, with its largest transactions by output value."""
+    param: list[Any]
     if height_or_hash.isdigit():
         where, param = "height = ?", [int(height_or_hash)]
     else:

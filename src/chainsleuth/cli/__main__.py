@@ -1,0 +1,5 @@
+"""``python -m chainsleuth.cli``."""
+
+from chainsleuth.cli import run
+
+run()
