@@ -16,7 +16,9 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 eval_app = typer.Typer(help="Score results against ground truth.", no_args_is_help=True)
-tags_app = typer.Typer(help="Import, export, list and check attribution tags.", no_args_is_help=True)
+tags_app = typer.Typer(
+    help="Import, export, list and check attribution tags.", no_args_is_help=True
+)
 app.add_typer(eval_app, name="eval")
 app.add_typer(tags_app, name="tags")
 

@@ -49,11 +49,12 @@ class Query:
 
     def arrow(self) -> pa.Table:
         """The result as an Arrow table."""
-        return self._run().to_arrow_table()
+        rel = self._con.cursor().sql(self.query, params=self.params or None)
+        return rel.to_arrow_table()
 
     def df(self) -> Any:
         """The result as a pandas DataFrame."""
-        return self._run().df()
+        return self._con.cursor().sql(self.query, params=self.params or None).df()
 
     def fetchnumpy(self) -> dict[str, Any]:
         """The result as a dict of numpy arrays."""

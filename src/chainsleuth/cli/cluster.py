@@ -1,0 +1,162 @@
+"""Verbs ``cluster``, ``explain`` and ``eval clustering``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from chainsleuth.cli._app import app, console, eval_app
+from chainsleuth.cluster.evaluate import evaluate_clustering
+from chainsleuth.cluster.explain import explain_link
+from chainsleuth.cluster.run import DEFAULT_MAX_MERGE_SIZE, cluster_dataset
+from chainsleuth.store.dataset import Dataset
+
+__all__ = ["cluster_cmd", "eval_clustering_cmd", "explain_cmd"]
+
+DATA_OPT = typer.Option(..., "--data", help="Dataset directory.")
+
+
+@app.command("cluster")
+def cluster_cmd(
+    data: Path = DATA_OPT,
+    heuristics: str = typer.Option(
+        "default",
+        "--heuristics",
+        help="multi-input | default | comma list (multi-input, change, collapse-guard, "
+        "change heuristic names).",
+    ),
+    name: str | None = typer.Option(None, "--name", help="Run name (default: the heuristics)."),
+    max_merge_size: int = typer.Option(
+        DEFAULT_MAX_MERGE_SIZE, "--max-merge-size", help="Collapse guard size threshold."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON."),
+) -> None:
+    """Cluster addresses into wallets; writes DATASET/derived/clusters/RUN/.
+
+    Example: chainsleuth cluster --data data/regtest --heuristics multi-input --name mi
+    """
+    with (
+        Dataset.open(data) as ds,
+        Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=as_json,
+        ) as bar,
+    ):
+        task = bar.add_task("clustering", total=None)
+        run = cluster_dataset(
+            ds,
+            heuristics,
+            name,
+            max_merge_size=max_merge_size,
+            progress=lambda msg: bar.update(task, description=msg),
+        )
+    summary = {
+        "name": run.name,
+        "path": str(run.path),
+        "addresses": run.n_addresses,
+        "clusters": run.n_clusters,
+        "links": run.n_links,
+        "unions": run.n_unions,
+        "held_back": run.n_held,
+        "coinjoins_skipped": run.n_coinjoins,
+        "seconds": round(run.seconds, 3),
+    }
+    if as_json:
+        console.print_json(json.dumps(summary))
+        return
+    console.print(
+        f"run [bold]{run.name}[/]: {run.n_addresses:,} addresses → {run.n_clusters:,} clusters "
+        f"({run.n_unions:,} unions from {run.n_links:,} links, {run.n_held:,} held back, "
+        f"{run.n_coinjoins:,} CoinJoins skipped) in {run.seconds:.2f} s",
+        highlight=False,
+    )
+
+
+@app.command("explain")
+def explain_cmd(
+    address_a: str = typer.Argument(..., help="First address."),
+    address_b: str = typer.Argument(..., help="Second address."),
+    data: Path = DATA_OPT,
+    run: str | None = typer.Option(None, "--run", help="Clustering run (default: latest)."),
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """Why two addresses share a cluster: the txids and rules linking them.
+
+    Example: chainsleuth explain --data data/regtest bcrt1q... bcrt1q...
+    """
+    with Dataset.open(data) as ds:
+        result = explain_link(ds, address_a, address_b, run)
+    if as_json:
+        console.print_json(json.dumps(result.to_dict()))
+        return
+    if not result.linked:
+        console.print(f"not linked (run {result.run})", highlight=False)
+        return
+    table = Table(title=f"cluster {result.cluster_id} (run {result.run})")
+    for col in ("#", "address", "address", "txid", "rule"):
+        table.add_column(col)
+    for i, step in enumerate(result.steps, 1):
+        table.add_row(str(i), step.addr_a, step.addr_b, step.txid, step.rule)
+    if not result.steps:
+        console.print("same address", highlight=False)
+        return
+    console.print(table)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+@eval_app.command("clustering")
+def eval_clustering_cmd(
+    data: Path = DATA_OPT,
+    truth: Path = typer.Option(..., "--truth", help="Truth directory (addresses.csv)."),
+    run: str | None = typer.Option(None, "--run", help="Clustering run (default: latest)."),
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """Pairwise precision/recall, false merges, purity and change-heuristic scores.
+
+    Example: chainsleuth eval clustering --data data/regtest --truth truth/
+    """
+    with Dataset.open(data) as ds:
+        report = evaluate_clustering(ds, truth, run)
+    if as_json:
+        console.print_json(json.dumps(report))
+        return
+    pw, fm = report["pairwise"], report["false_merges"]
+    summary = Table(title=f"clustering run {report['run']}")
+    summary.add_column("metric")
+    summary.add_column("value", justify="right")
+    for label, value in (
+        ("pairwise precision", pw["precision"]),
+        ("pairwise recall", pw["recall"]),
+        ("false merges", fm["count"]),
+        ("largest false merge (size)", fm["largest_size"]),
+        ("largest false merge (wallets)", ", ".join(fm["largest_wallets"][:5]) or None),
+        ("purity", report["purity"]),
+        ("clusters", report["clusters"]),
+        ("addresses scored", report["addresses_scored"]),
+    ):
+        summary.add_row(label, _fmt(value))
+    console.print(summary)
+    change = Table(title="change heuristics")
+    for col in ("heuristic", "candidates", "precision", "recall"):
+        change.add_column(col, justify="right" if col != "heuristic" else "left")
+    for heuristic, row in report.get("change", {}).items():
+        change.add_row(
+            heuristic, _fmt(row["candidates"]), _fmt(row["precision"]), _fmt(row["recall"])
+        )
+    console.print(change)

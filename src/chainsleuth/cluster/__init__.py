@@ -1,0 +1,1 @@
+"""Address clustering: union-find kernel, runs with params and evidence, explain, evaluation."""

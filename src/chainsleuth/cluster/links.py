@@ -1,0 +1,129 @@
+"""Address links a clustering applies: multi-input links and consensus change links.
+
+A link joins two addr_ids and records the transaction and rule that justify it. Multi-input
+links join every input address of a transaction to its first input address (a star, enough
+for connectivity); CoinJoins and coinbases are skipped. A change link joins the first input
+address of a transaction to the output accepted as change.
+
+>>> from chainsleuth.heuristics.view import ChainView
+>>> v = ChainView.from_columns(
+...     tx_id=[0], height=[1], version=[2], locktime=[0], is_coinbase=[False], n_in=[3],
+...     n_out=[1], in_addr=[4, 5, 4], in_value=[1, 1, 1], in_type=[2, 2, 2],
+...     in_sequence=[0, 0, 0], in_prev_out=[-1, -1, -1], out_value=[2], out_addr=[6],
+...     out_type=[2], out_spent_by=[-1])
+>>> links = multi_input_links(v, skip=np.zeros(1, dtype=bool))
+>>> links.a.tolist(), links.b.tolist(), links.rule_names()
+([4], [5], ['multi-input'])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from chainsleuth.heuristics.consensus import ChangeLinks
+from chainsleuth.heuristics.view import ChainView
+
+__all__ = ["MULTI_INPUT", "Links", "change_links", "concat_links", "multi_input_links"]
+
+I64 = NDArray[np.int64]
+
+MULTI_INPUT = "multi-input"
+"""Rule name of multi-input links in evidence rows."""
+
+
+@dataclass(frozen=True, slots=True)
+class Links:
+    """Parallel arrays of links: endpoints, transaction position, and a rule code per link."""
+
+    a: I64
+    b: I64
+    tx: I64
+    rule: I64
+    """index into ``rules``"""
+    rules: list[str]
+
+    def __len__(self) -> int:
+        return len(self.a)
+
+    def rule_names(self) -> list[str]:
+        """The rule name of every link."""
+        return [self.rules[int(r)] for r in self.rule]
+
+
+def _first_input_addr(view: ChainView) -> I64:
+    """Per transaction: the addr_id of its first input that has one (-1 if none)."""
+    has = view.in_addr >= 0
+    anchor = np.full(view.n_tx, -1, dtype=np.int64)
+    pos = np.flatnonzero(has)[::-1]  # later writes win, so write in reverse order
+    anchor[view.in_tx[pos]] = view.in_addr[pos]
+    return anchor
+
+
+def multi_input_links(view: ChainView, *, skip: NDArray[np.bool_]) -> Links:
+    """Link each input address to its transaction's first input address, except ``skip`` txs.
+
+    See the module docstring for an example.
+    """
+    anchor = _first_input_addr(view)
+    tx = view.in_tx
+    keep = (view.in_addr >= 0) & ~skip[tx] & ~view.is_coinbase[tx] & (view.in_addr != anchor[tx])
+    a = anchor[tx[keep]]
+    b = view.in_addr[keep]
+    return Links(a, b, tx[keep], np.zeros(len(a), dtype=np.int64), [MULTI_INPUT])
+
+
+def change_links(view: ChainView, change: ChangeLinks) -> Links:
+    """Link each accepted change output's address to its transaction's first input address.
+
+    >>> from chainsleuth.heuristics.view import ChainView
+    >>> v = ChainView.from_columns(
+    ...     tx_id=[0], height=[1], version=[2], locktime=[0], is_coinbase=[False], n_in=[1],
+    ...     n_out=[2], in_addr=[4], in_value=[9], in_type=[2], in_sequence=[0],
+    ...     in_prev_out=[-1], out_value=[2, 6], out_addr=[5, 6], out_type=[2, 2],
+    ...     out_spent_by=[-1, -1])
+    >>> ch = ChangeLinks(np.array([0]), np.array([1]), ["change:x+y"])
+    >>> l = change_links(v, ch)
+    >>> l.a.tolist(), l.b.tolist(), l.rule_names()
+    ([4], [6], ['change:x+y'])
+    """
+    anchor = _first_input_addr(view)
+    a = anchor[change.tx]
+    b = view.out_addr[change.out]
+    rules = sorted(set(change.rules))
+    code = {r: i for i, r in enumerate(rules)}
+    rule = np.array([code[r] for r in change.rules], dtype=np.int64)
+    keep = (a >= 0) & (b >= 0) & (a != b)
+    return Links(a[keep], b[keep], change.tx[keep], rule[keep], rules)
+
+
+def concat_links(parts: list[Links]) -> Links:
+    """Merge link sets into one, ordered by transaction (chain order), stable within a tx.
+
+    >>> e = np.zeros(0, dtype=np.int64)
+    >>> len(concat_links([Links(e, e, e, e, ["x"])]))
+    0
+    """
+    rules: list[str] = []
+    codes: list[I64] = []
+    for part in parts:
+        remap = np.array([_index(rules, r) for r in part.rules], dtype=np.int64)
+        codes.append(remap[part.rule] if len(part.rule) else part.rule)
+    e = np.zeros(0, dtype=np.int64)
+    tx = np.concatenate([p.tx for p in parts] or [e])
+    order = np.argsort(tx, kind="stable")
+    return Links(
+        np.concatenate([p.a for p in parts] or [e])[order],
+        np.concatenate([p.b for p in parts] or [e])[order],
+        tx[order],
+        np.concatenate(codes or [e])[order],
+        rules,
+    )
+
+
+def _index(items: list[str], item: str) -> int:
+    if item not in items:
+        items.append(item)
+    return items.index(item)

@@ -1,0 +1,79 @@
+"""A cluster's profile for ``chainsleuth show``: answered from the run's small files.
+
+Reads one row of ``clusters.parquet`` and the top rows of ``members.parquet`` (sorted by
+cluster id, so Parquet row-group statistics skip everything else): fast on any cluster size.
+
+>>> # cluster_profile(ds, "default", 17)["size"] -> 1016
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from chainsleuth.cluster.runs import run_dir
+from chainsleuth.errors import NotFoundError
+
+if TYPE_CHECKING:
+    from chainsleuth.store.dataset import Dataset
+
+__all__ = ["cluster_profile"]
+
+_COLUMNS = (
+    "cluster_id",
+    "size",
+    "first_height",
+    "last_height",
+    "n_txs",
+    "total_received",
+    "total_sent",
+    "balance",
+)
+
+
+def cluster_profile(ds: Dataset, run: str, cluster_id: int, top: int = 10) -> dict[str, Any]:
+    """Size, first/last seen (height and time), tx count, received/sent/balance, top addresses.
+
+    NotFoundError when the run or the cluster does not exist.
+
+    >>> # p = cluster_profile(ds, "default", 17); (p["size"], p["top_addresses"][0]["address"])
+    """
+    directory = run_dir(ds, run)
+    con = duckdb.connect()
+    try:
+        rows = con.sql(
+            f"SELECT {', '.join(_COLUMNS)} FROM read_parquet(?) WHERE cluster_id = ?",
+            params=[str(directory / "clusters.parquet"), int(cluster_id)],
+        ).fetchall()
+        if not rows:
+            raise NotFoundError(f"cluster not in run {directory.name!r}: {cluster_id}")
+        members = con.sql(
+            "SELECT addr_id, received, sent, n_outputs FROM read_parquet(?) "
+            "WHERE cluster_id = ? ORDER BY received DESC, addr_id LIMIT ?",
+            params=[str(directory / "members.parquet"), int(cluster_id), int(top)],
+        ).fetchall()
+    finally:
+        con.close()
+    profile: dict[str, Any] = dict(zip(_COLUMNS, (int(v) for v in rows[0]), strict=True))
+    profile["run"] = directory.name
+    times = ds.sql(
+        "SELECT height, time FROM blocks WHERE height IN (?, ?)",
+        [profile["first_height"], profile["last_height"]],
+    ).fetchall()
+    when = {int(h): t for h, t in times}
+    first, last = when.get(profile["first_height"]), when.get(profile["last_height"])
+    profile["first_seen"] = first.isoformat() if first is not None else None
+    profile["last_seen"] = last.isoformat() if last is not None else None
+    profile["top_addresses"] = [
+        {
+            "addr_id": int(addr_id),
+            "address": ds.address_of(int(addr_id)),
+            "received": int(received),
+            "sent": int(sent),
+            "balance": int(received) - int(sent),
+            "n_outputs": int(n_outputs),
+        }
+        for addr_id, received, sent, n_outputs in members
+    ]
+    return profile

@@ -1,0 +1,73 @@
+"""Which heuristics a clustering run applies, parsed from the ``--heuristics`` option.
+
+``multi-input`` links co-spent inputs (CoinJoins and coinbases skipped); ``default`` adds the
+consensus change rule and the collapse guard. A comma-separated list may name
+``multi-input``, ``change`` (the default consensus set), ``collapse-guard`` and individual
+change heuristics (which then form the consensus set).
+
+>>> parse_heuristics("multi-input")
+HeuristicSpec(multi_input=True, change=(), collapse_guard=False)
+>>> parse_heuristics("multi-input,fresh_address,script_type").change
+('fresh_address', 'script_type')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chainsleuth.errors import InputError
+from chainsleuth.heuristics.change import CHANGE_HEURISTICS
+from chainsleuth.heuristics.consensus import DEFAULT_CONSENSUS
+
+__all__ = ["HeuristicSpec", "parse_heuristics"]
+
+
+@dataclass(frozen=True, slots=True)
+class HeuristicSpec:
+    """The parts of a clustering: multi-input links, consensus change set, collapse guard."""
+
+    multi_input: bool
+    change: tuple[str, ...]
+    collapse_guard: bool
+
+    def names(self) -> list[str]:
+        """The heuristics as recorded in ``params.json``.
+
+        >>> parse_heuristics("default").names()[:2]
+        ['multi-input', 'change:address_reuse']
+        """
+        out = ["multi-input"] if self.multi_input else []
+        out += [f"change:{name}" for name in self.change]
+        if self.collapse_guard:
+            out.append("collapse-guard")
+        return out
+
+
+def parse_heuristics(text: str) -> HeuristicSpec:
+    """Parse ``multi-input``, ``default`` or a comma-separated list (InputError if unknown).
+
+    See the module docstring for examples.
+    """
+    tokens = [t.strip() for t in text.split(",") if t.strip()]
+    if not tokens:
+        raise InputError(f"no heuristics given: {text!r}")
+    multi = guard = False
+    change: list[str] = []
+    for token in tokens:
+        if token == "default":
+            multi = guard = True
+            change.extend(DEFAULT_CONSENSUS)
+        elif token == "multi-input":
+            multi = True
+        elif token == "collapse-guard":
+            guard = True
+        elif token == "change":
+            change.extend(DEFAULT_CONSENSUS)
+        elif token in CHANGE_HEURISTICS:
+            change.append(token)
+        else:
+            known = ", ".join(
+                ["default", "multi-input", "change", "collapse-guard", *CHANGE_HEURISTICS]
+            )
+            raise InputError(f"unknown heuristic: {token!r} (known: {known})")
+    return HeuristicSpec(multi, tuple(dict.fromkeys(change)), guard)

@@ -1,0 +1,1 @@
+"""Transaction classifiers (CoinJoins, shapes) and change heuristics over a columnar ChainView."""

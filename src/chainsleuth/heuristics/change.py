@@ -1,0 +1,337 @@
+"""Change detection: each heuristic separate and named, each reporting its own evidence.
+
+A change heuristic looks at one transaction's outputs and marks which of them *could* be the
+sender's change (``possible``, a mask over output positions). It has an opinion on a
+transaction when it rules some outputs out but not all; it *names a candidate* when exactly one
+output remains. :mod:`chainsleuth.heuristics.consensus` combines them.
+
+Only ordinary spends are judged: not coinbase, not a CoinJoin, ≥ 1 input and ≥ 2 outputs with
+addresses.
+
+Heuristics (sources in each docstring):
+
+- ``address_reuse`` — change sent back to one of the inputs' own addresses (self-change).
+- ``fresh_address`` — change goes to a one-time address: first seen in this output and never
+  paid again; payees' addresses are often known already or reused later.
+- ``script_type`` — change has the script type of the inputs (a wallet keeps one type).
+- ``optimal_change`` — change is smaller than every input; otherwise an input was unnecessary.
+- ``round_number`` — payments tend to be round numbers; the change is the non-round output.
+- ``fingerprint`` — the change is later spent by the same wallet, so its spending transaction
+  shares this one's version, locktime style and RBF signalling.
+- ``peel_chain`` — in a 1-input peel step the change is the output that continues the chain
+  (spent alone into another 1-input/2-output step).
+- ``output_order`` — wallets that append change put it last (weak; Core randomises).
+
+>>> from chainsleuth.heuristics.view import ChainView
+>>> v = ChainView.from_columns(
+...     tx_id=[0, 1], height=[1, 2], version=[2, 2], locktime=[0, 1], is_coinbase=[True, False],
+...     n_in=[1, 1], n_out=[1, 2], in_addr=[-1, 0], in_value=[0, 50_000], in_type=[-1, 2],
+...     in_sequence=[0, 0xFFFFFFFD], in_prev_out=[-1, 0], out_value=[50_000, 30_000, 19_123],
+...     out_addr=[0, 1, 2], out_type=[2, 4, 2], out_spent_by=[1, -1, -1])
+>>> s = change_signals(v)
+>>> s["script_type"].candidate.tolist(), s["round_number"].candidate.tolist()
+([-1, 2], [-1, 2])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from chainsleuth.heuristics.coinjoin import detect_coinjoins
+from chainsleuth.heuristics.outputs import min_input_value, output_in_inputs
+from chainsleuth.heuristics.view import ChainView
+
+__all__ = [
+    "CHANGE_HEURISTICS",
+    "ChangeContext",
+    "ChangeSignal",
+    "address_reuse",
+    "change_signals",
+    "fingerprint",
+    "fresh_address",
+    "is_round",
+    "optimal_change",
+    "output_order",
+    "peel_chain",
+    "round_number",
+    "script_type",
+]
+
+BoolArray = NDArray[np.bool_]
+I64 = NDArray[np.int64]
+
+SEQUENCE_FINAL_MINUS_ONE = 0xFFFFFFFE
+"""Inputs with a sequence below this signal BIP125 replace-by-fee."""
+
+ANTI_FEE_SNIPING_WINDOW = 100
+"""Core sets nLockTime to the tip height, sometimes up to 100 blocks lower (anti-fee-sniping)."""
+
+LOCKTIME_THRESHOLD = 500_000_000
+"""nLockTime values at or above this are timestamps."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeContext:
+    """Facts about outputs and transactions the change heuristics share."""
+
+    view: ChainView
+    eligible_tx: BoolArray
+    """transactions judged (see module docstring)"""
+    eligible_out: BoolArray
+    """outputs of eligible transactions that pay an address"""
+    addr_first_out: I64
+    """per address: the first output position paying it"""
+    addr_n_outputs: I64
+    """per address: how many outputs pay it"""
+
+    @classmethod
+    def of(cls, view: ChainView, coinjoin: BoolArray | None = None) -> ChangeContext:
+        """Compute the shared facts; CoinJoins are detected unless a mask is given.
+
+        >>> from chainsleuth.heuristics.view import ChainView
+        >>> v = ChainView.from_columns(
+        ...     tx_id=[0], height=[1], version=[1], locktime=[0], is_coinbase=[True], n_in=[1],
+        ...     n_out=[2], in_addr=[-1], in_value=[0], in_type=[-1], in_sequence=[0],
+        ...     in_prev_out=[-1], out_value=[5, 6], out_addr=[0, 0], out_type=[2, 2],
+        ...     out_spent_by=[-1, -1])
+        >>> ctx = ChangeContext.of(v)
+        >>> ctx.eligible_tx.tolist(), ctx.addr_n_outputs.tolist()
+        ([False], [2])
+        """
+        if coinjoin is None:
+            coinjoin = detect_coinjoins(view).mask
+        has_addr = view.out_addr >= 0
+        n_addr_outs = np.bincount(view.out_tx[has_addr], minlength=view.n_tx)
+        eligible_tx = (
+            ~view.is_coinbase & ~coinjoin & (view.tx_n_in >= 1) & (view.tx_n_out >= 2)
+        ) & (n_addr_outs == view.tx_n_out)
+        first = np.full(view.n_addr, np.iinfo(np.int64).max, dtype=np.int64)
+        positions = np.arange(view.n_out, dtype=np.int64)
+        np.minimum.at(first, view.out_addr[has_addr], positions[has_addr])
+        counts = np.bincount(view.out_addr[has_addr], minlength=view.n_addr).astype(np.int64)
+        return cls(
+            view=view,
+            eligible_tx=eligible_tx,
+            eligible_out=eligible_tx[view.out_tx] & has_addr,
+            addr_first_out=first,
+            addr_n_outputs=counts,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeSignal:
+    """One heuristic's verdict on every output and transaction."""
+
+    name: str
+    possible: BoolArray
+    """per output: could be the change under this heuristic (False outside eligible txs)"""
+    n_possible: I64
+    """per transaction: how many outputs remain possible"""
+    opinion: BoolArray
+    """per transaction: the heuristic rules out some outputs but not all"""
+    candidate: I64
+    """per transaction: the single possible output's position when there is one, else -1"""
+    out_tx: I64
+    """per output: its transaction position (the view's ``out_tx``)"""
+
+    @classmethod
+    def from_possible(cls, name: str, ctx: ChangeContext, possible: BoolArray) -> ChangeSignal:
+        """Summarise a per-output ``possible`` mask into opinions and candidates.
+
+        >>> from chainsleuth.heuristics.view import ChainView
+        >>> v = ChainView.from_columns(
+        ...     tx_id=[0], height=[1], version=[1], locktime=[0], is_coinbase=[False], n_in=[1],
+        ...     n_out=[2], in_addr=[0], in_value=[9], in_type=[2], in_sequence=[0],
+        ...     in_prev_out=[-1], out_value=[5, 3], out_addr=[1, 2], out_type=[2, 2],
+        ...     out_spent_by=[-1, -1])
+        >>> ctx = ChangeContext.of(v)
+        >>> ChangeSignal.from_possible("x", ctx, np.array([False, True])).candidate.tolist()
+        [1]
+        """
+        view = ctx.view
+        possible = possible & ctx.eligible_out
+        n_possible = np.bincount(view.out_tx[possible], minlength=view.n_tx).astype(np.int64)
+        opinion = ctx.eligible_tx & (n_possible >= 1) & (n_possible < view.tx_n_out)
+        candidate = np.full(view.n_tx, -1, dtype=np.int64)
+        single = possible & (n_possible[view.out_tx] == 1) & opinion[view.out_tx]
+        candidate[view.out_tx[single]] = np.flatnonzero(single)
+        return cls(name, possible, n_possible, opinion, candidate, view.out_tx)
+
+
+def address_reuse(ctx: ChangeContext) -> BoolArray:
+    """Self-change: the output pays one of the transaction's own input addresses.
+
+    Source: Meiklejohn et al., "A Fistful of Bitcoins" (IMC 2013) — wallets that reuse an input
+    address for change reveal it directly.
+    """
+    return output_in_inputs(ctx.view)
+
+
+def fresh_address(ctx: ChangeContext) -> BoolArray:
+    """One-time change: the output's address is first seen here and never receives again.
+
+    Source: Meiklejohn et al. (2013), "one-time change address"; Androulaki et al. (FC 2013).
+    Wallets derive a new internal address for every change output, while payees' addresses are
+    frequently known before or reused afterwards.
+    """
+    view = ctx.view
+    addr = np.maximum(view.out_addr, 0)
+    positions = np.arange(view.n_out, dtype=np.int64)
+    return (
+        (view.out_addr >= 0)
+        & (ctx.addr_first_out[addr] == positions)
+        & (ctx.addr_n_outputs[addr] == 1)
+    )
+
+
+def script_type(ctx: ChangeContext) -> BoolArray:
+    """Script-type match: the change has a script type that one of the inputs has.
+
+    Source: Kappos et al., "How to Peel a Million" (USENIX Security 2022); BlockSci's
+    ``AddressType`` change heuristic. A wallet usually keeps one address type for receiving
+    and change, while payees use whatever type their own wallet prefers.
+    """
+    view = ctx.view
+    n_types = 16
+    in_ok = view.in_type >= 0
+    seen = np.zeros(view.n_tx * n_types, dtype=np.bool_)
+    seen[view.in_tx[in_ok] * n_types + view.in_type[in_ok]] = True
+    out_ok = view.out_type >= 0
+    keys = view.out_tx * n_types + np.where(out_ok, view.out_type, 0)
+    return out_ok & seen[keys]
+
+
+def optimal_change(ctx: ChangeContext) -> BoolArray:
+    """Optimal change: with ≥ 2 inputs, the change is smaller than every input.
+
+    Source: Nick, "Data-Driven De-Anonymization in Bitcoin" (ETH 2015). If the output taken as
+    change were at least as large as the smallest input, that input would have been
+    unnecessary for paying the other outputs plus the fee.
+    """
+    view = ctx.view
+    smallest = min_input_value(view)
+    multi = view.tx_n_in[view.out_tx] >= 2
+    return multi & (view.out_value < smallest[view.out_tx])
+
+
+def is_round(values: I64, max_significant: int = 3, min_trailing_zeros: int = 3) -> BoolArray:
+    """Round amounts: at most ``max_significant`` significant digits and ≥ 3 trailing zeros.
+
+    >>> is_round(np.array([1_200_000, 100_000_000, 19_123, 350_000, 1_234_567])).tolist()
+    [True, True, False, True, False]
+    """
+    v = np.asarray(values, dtype=np.int64)
+    trailing = np.zeros(len(v), dtype=np.int64)
+    rest = v.copy()
+    for _ in range(18):
+        tens = (rest % 10 == 0) & (rest > 0)
+        if not tens.any():
+            break
+        trailing += tens
+        rest = np.where(tens, rest // 10, rest)
+    digits = np.floor(np.log10(np.maximum(v, 1))).astype(np.int64) + 1
+    return (v > 0) & (trailing >= min_trailing_zeros) & (digits - trailing <= max_significant)
+
+
+def round_number(ctx: ChangeContext) -> BoolArray:
+    """Round-number payment: the change is an output whose value is not round.
+
+    Source: Androulaki et al., "Evaluating User Privacy in Bitcoin" (FC 2013); Meiklejohn et al.
+    People pay round amounts; change is what is left over and rarely round.
+    """
+    return ~is_round(ctx.view.out_value)
+
+
+def _tx_fingerprint(view: ChainView) -> I64:
+    """Per transaction: version, locktime style and RBF signalling packed into one integer."""
+    rbf = np.zeros(view.n_tx, dtype=np.bool_)
+    signalling = view.in_sequence < SEQUENCE_FINAL_MINUS_ONE
+    rbf[view.in_tx[signalling]] = True
+    lock = view.locktime
+    height = view.height.astype(np.int64)
+    style = np.where(
+        lock == 0,
+        0,
+        np.where(
+            lock >= LOCKTIME_THRESHOLD,
+            3,
+            np.where((lock <= height) & (lock >= height - ANTI_FEE_SNIPING_WINDOW), 1, 2),
+        ),
+    )
+    return (np.minimum(view.version, 255) * 8 + style * 2 + rbf).astype(np.int64)
+
+
+def fingerprint(ctx: ChangeContext) -> BoolArray:
+    """Fingerprint consistency: the output's spender shares this tx's version/locktime/RBF.
+
+    Source: Kappos et al. (2022) wallet fingerprinting; Ishaana Misra, "Wallet fingerprints"
+    (2024). The change is later spent by the same wallet software, so the spending transaction
+    repeats the version, nLockTime style (zero, anti-fee-sniping height, other height, time) and
+    BIP125 signalling; a payment is spent by the payee's wallet, which may differ. Unspent
+    outputs stay possible.
+    """
+    view = ctx.view
+    fp = _tx_fingerprint(view)
+    spender = view.out_spent_by
+    spent = spender >= 0
+    same = fp[np.maximum(spender, 0)] == fp[view.out_tx]
+    return ~spent | same
+
+
+def peel_chain(ctx: ChangeContext) -> BoolArray:
+    """Peel-chain continuation: in a 1-input step, the output spent alone into a like step.
+
+    Source: Meiklejohn et al. (2013) "peeling chains"; Kappos et al. (2022). A peel step pays a
+    small amount and passes the remainder to a fresh change output that the next step spends
+    as its only input, again with two outputs.
+    """
+    view = ctx.view
+    spender = view.out_spent_by
+    s = np.maximum(spender, 0)
+    step = (view.tx_n_in == 1) & (view.tx_n_out == 2)
+    return (spender >= 0) & step[view.out_tx] & step[s]
+
+
+def output_order(ctx: ChangeContext) -> BoolArray:
+    """Output-order convention: the change is the last output.
+
+    Source: wallets such as early Bitcoin-Qt (before 0.9 randomised change position) and
+    several light wallets append change. Weak on modern Core, which randomises the position.
+    """
+    view = ctx.view
+    positions = np.arange(view.n_out, dtype=np.int64)
+    return positions == view.out_start[view.out_tx + 1] - 1
+
+
+CHANGE_HEURISTICS: dict[str, Callable[[ChangeContext], BoolArray]] = {
+    "address_reuse": address_reuse,
+    "fresh_address": fresh_address,
+    "script_type": script_type,
+    "optimal_change": optimal_change,
+    "round_number": round_number,
+    "fingerprint": fingerprint,
+    "peel_chain": peel_chain,
+    "output_order": output_order,
+}
+"""Every change heuristic by name."""
+
+
+def change_signals(
+    view: ChainView,
+    names: list[str] | None = None,
+    *,
+    coinjoin: BoolArray | None = None,
+) -> dict[str, ChangeSignal]:
+    """Run the named change heuristics (all by default) and summarise each one's verdict.
+
+    See the module docstring for an example.
+    """
+    ctx = ChangeContext.of(view, coinjoin)
+    chosen = list(CHANGE_HEURISTICS) if names is None else names
+    return {
+        name: ChangeSignal.from_possible(name, ctx, CHANGE_HEURISTICS[name](ctx)) for name in chosen
+    }
