@@ -11,6 +11,8 @@ import typer
 from rich.table import Table
 
 from chainsleuth.cli._app import app, console
+from chainsleuth.errors import InputError
+from chainsleuth.report.annotate import annotate_profile, cluster_view, resolve_run
 from chainsleuth.store.dataset import Dataset
 from chainsleuth.store.profiles import address_profile, block_profile, tx_profile
 
@@ -30,8 +32,22 @@ def btc(sats: int | None) -> str:
     return f"{sign}{q}.{r:08d}"
 
 
-def profile_for(ds: Dataset, what: str) -> tuple[str, dict[str, Any]]:
-    """Dispatch a TXID / block hash / HEIGHT / ADDRESS to its profile."""
+def profile_for(ds: Dataset, what: str, run: str | None = None) -> tuple[str, dict[str, Any]]:
+    """Dispatch cluster:ID / TXID / block hash / HEIGHT / ADDRESS to its annotated profile."""
+    run = resolve_run(ds, run)
+    if what.lower().startswith("cluster:"):
+        ident = what.split(":", 1)[1]
+        if not ident.isdigit():
+            raise InputError(f"cluster id must be a number: {what!r}")
+        if run is None:
+            raise InputError("no clustering run in this dataset: run `chainsleuth cluster` first")
+        return "cluster", cluster_view(ds, run, int(ident))
+    kind, prof = _plain_profile(ds, what)
+    annotate_profile(ds, kind, prof, run)
+    return kind, prof
+
+
+def _plain_profile(ds: Dataset, what: str) -> tuple[str, dict[str, Any]]:
     if what.isdigit():
         return "block", block_profile(ds, what)
     if _HEX64.match(what):
@@ -44,20 +60,31 @@ def profile_for(ds: Dataset, what: str) -> tuple[str, dict[str, Any]]:
 
 @app.command()
 def show(
-    what: Annotated[str, typer.Argument(help="TXID, ADDRESS, block HEIGHT or block hash.")],
+    what: Annotated[
+        str, typer.Argument(help="TXID, ADDRESS, cluster:ID, block HEIGHT or block hash.")
+    ],
     data: Annotated[Path, typer.Option("--data", help="Dataset directory.")],
+    clustering: Annotated[
+        str | None, typer.Option(help="Clustering run (default: the newest).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Show a profile of a transaction, an address or a block.
+    """Show a profile of a transaction, an address (with its cluster), a cluster or a block.
 
     Example: chainsleuth show --data case.ds bcrt1q5308qu3ejczty83g4ghe2n23kzulh66wz4wnm2
     """
     with Dataset.open(data) as ds:
-        kind, prof = profile_for(ds, what)
+        kind, prof = profile_for(ds, what, clustering)
     if as_json:
         console.print_json(json.dumps({"kind": kind, **prof}, default=str))
         return
-    {"tx": _render_tx, "address": _render_address, "block": _render_block}[kind](prof)
+    renderers = {
+        "tx": _render_tx,
+        "address": _render_address,
+        "block": _render_block,
+        "cluster": _render_cluster,
+    }
+    renderers[kind](prof)
 
 
 def _render_tx(p: dict[str, Any]) -> None:
@@ -92,6 +119,18 @@ def _render_address(p: dict[str, Any]) -> None:
         f"{btc(p['spent'])} BTC; balance {btc(p['balance'])} BTC; {p['n_txs']} transactions, "
         f"heights {p['first_height']}–{p['last_height']}"
     )
+    for tag in p.get("labels", []):
+        console.print(
+            f"label: {tag['label']} ({tag['category']}, {tag['confidence']}) from {tag['source']}"
+        )
+    if "cluster" in p:
+        c = p["cluster"]
+        conflict = "  [red]conflicting tags[/]" if c["conflict"] else ""
+        console.print(
+            f"cluster {c['cluster_id']} (run {c['run']}): {c['size']} addresses"
+            f"{'  ' + c['label'] if c['label'] else ''}{conflict}"
+            f"  → chainsleuth show cluster:{c['cluster_id']}"
+        )
     t = Table("txid", "height", "time", "received", "sent", title="latest transactions")
     for tx in p["txs"][:20]:
         t.add_row(
@@ -115,5 +154,30 @@ def _render_block(p: dict[str, Any]) -> None:
     for tx in p["top_txs"]:
         t.add_row(
             tx["txid"], str(tx["n_in"]), str(tx["n_out"]), btc(tx["out_value"]), btc(tx["fee"])
+        )
+    console.print(t)
+
+
+def _render_cluster(p: dict[str, Any]) -> None:
+    label = f"  {p['label']}" if p["label"] else ""
+    console.print(f"[bold]cluster[/] {p['cluster_id']} (run {p['run']}){label}")
+    console.print(
+        f"{p['size']:,} addresses, {p['n_txs']:,} transactions, first {p['first_seen']} "
+        f"(height {p['first_height']}), last {p['last_seen']} (height {p['last_height']})"
+    )
+    console.print(
+        f"received {btc(p['total_received'])} BTC, sent {btc(p['total_sent'])} BTC, "
+        f"balance {btc(p['balance'])} BTC; {p['n_tags']} tags"
+    )
+    if p["conflict"]:
+        console.print(f"[red]conflict:[/] members carry tags of {', '.join(p['actors'])}")
+    t = Table("address", "label", "received", "sent", "outputs", title="largest addresses")
+    for a in p["top_addresses"]:
+        t.add_row(
+            a["address"] or str(a["addr_id"]),
+            a["label"],
+            btc(a["received"]),
+            btc(a["sent"]),
+            str(a["n_outputs"]),
         )
     console.print(t)

@@ -1,0 +1,119 @@
+"""Annotate dataset profiles with the newest clustering run and the imported tags.
+
+``show`` prints an address with its cluster and labels, a transaction's counterparties with
+theirs, and a cluster with its members' tags and best label.
+
+>>> label_text([])
+''
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from chainsleuth.cluster.profile import cluster_profile
+from chainsleuth.cluster.runs import latest_run, list_runs, load_address_cluster
+from chainsleuth.errors import NotFoundError
+from chainsleuth.store.dataset import Dataset
+from chainsleuth.tags.model import Tag
+from chainsleuth.tags.store import labels_for_addresses, labels_for_txids
+
+__all__ = ["annotate_profile", "best_tag", "cluster_view", "label_text", "resolve_run"]
+
+
+def resolve_run(ds: Dataset, run: str | None) -> str | None:
+    """The named run, or the newest one, or None when the dataset has no clustering."""
+    if run is not None:
+        if run not in list_runs(ds):
+            raise NotFoundError(f"clustering run not found: {run}")
+        return run
+    try:
+        return latest_run(ds)
+    except NotFoundError:
+        return None
+
+
+def best_tag(tags: Sequence[Tag]) -> Tag | None:
+    """The tag to show first: highest confidence, then most recent.
+
+    >>> best_tag([]) is None
+    True
+    """
+    if not tags:
+        return None
+    return max(tags, key=lambda t: (t.confidence_level, t.lastmod))
+
+
+def label_text(tags: Sequence[Tag]) -> str:
+    """``label (category, confidence)`` of the best tag, or ''."""
+    tag = best_tag(tags)
+    if tag is None:
+        return ""
+    category = f"{tag.category}, " if tag.category else ""
+    return f"{tag.label} ({category}{tag.confidence})"
+
+
+def _tag_dict(tag: Tag) -> dict[str, Any]:
+    return {
+        "label": tag.label,
+        "category": tag.category,
+        "actor": tag.actor,
+        "confidence": tag.confidence,
+        "source": tag.source,
+        "pack": tag.pack,
+    }
+
+
+def cluster_view(ds: Dataset, run: str, cluster_id: int) -> dict[str, Any]:
+    """A cluster profile with its members' tags and best label."""
+    prof = cluster_profile(ds, run, cluster_id)
+    mapping = load_address_cluster(ds, run)
+    members = [int(a) for a in (mapping == cluster_id).nonzero()[0]]
+    tags = [t for ts in labels_for_addresses(ds, members).values() for t in ts]
+    prof["label"] = label_text(tags)
+    prof["tags"] = [_tag_dict(t) for t in tags[:50]]
+    prof["n_tags"] = len(tags)
+    actors = sorted({t.actor or t.label for t in tags})
+    prof["conflict"] = len(actors) > 1
+    prof["actors"] = actors
+    for entry in prof["top_addresses"]:
+        entry["label"] = label_text(
+            labels_for_addresses(ds, [entry["addr_id"]]).get(entry["addr_id"], [])
+        )
+    return prof
+
+
+def annotate_profile(ds: Dataset, kind: str, prof: dict[str, Any], run: str | None) -> None:
+    """Add ``cluster``/``label`` fields to an address or transaction profile in place."""
+    mapping = load_address_cluster(ds, run) if run is not None else None
+    if kind == "address":
+        addr_id = prof["addr_id"]
+        prof["labels"] = [
+            _tag_dict(t) for t in labels_for_addresses(ds, [addr_id]).get(addr_id, [])
+        ]
+        if mapping is not None and addr_id < mapping.shape[0]:
+            cid = int(mapping[addr_id])
+            c = cluster_view(ds, run, cid)  # type: ignore[arg-type]
+            prof["cluster"] = {
+                "run": run,
+                "cluster_id": cid,
+                "size": c["size"],
+                "label": c["label"],
+                "conflict": c["conflict"],
+            }
+    elif kind == "tx":
+        rows = prof["inputs"] + prof["outputs"]
+        addresses = [r["address"] for r in rows if r.get("address")]
+        ids = {a: ds.addr_id(a) for a in set(addresses)}
+        labels = labels_for_addresses(ds, list(ids.values()))
+        for r in rows:
+            a = r.get("address")
+            if not a:
+                continue
+            r["label"] = label_text(labels.get(ids[a], []))
+            if mapping is not None and ids[a] < mapping.shape[0]:
+                r["cluster_id"] = int(mapping[ids[a]])
+        prof["tx_labels"] = [
+            _tag_dict(t) for t in labels_for_txids(ds, [prof["txid"]]).get(prof["txid"], [])
+        ]
