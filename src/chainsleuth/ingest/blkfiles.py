@@ -5,7 +5,6 @@ file ends in zero padding (which reads as the XOR key repeated when obfuscated).
 every byte at file offset ``i`` is XORed with ``key[i % 8]`` from ``blocks/xor.dat``.
 
 >>> from pathlib import Path
-from typing import BinaryIO
 >>> files = BlockFiles.open(Path("tests/data/regtest-core-a/blocks"), get_network("regtest"))
 >>> len(files.scan()) > 0
 True
@@ -25,7 +24,7 @@ from numba import njit
 from chainsleuth.chain.network import Network, get_network, network_for_magic
 from chainsleuth.errors import InputError, NetworkMismatchError
 
-__all__ = ["BlockFiles", "BlockRecord", "TruncatedBlockWarning", "find_blocks_dir", "get_network"]
+__all__ = ["BlockFiles", "BlockRecord", "TruncatedBlockWarning", "find_blocks_dir"]
 
 _BLK_NAME = re.compile(r"^blk(\d{5})\.dat$")
 _NET_SUBDIRS = {

@@ -7,8 +7,8 @@ catalog file is rebuildable and never the only copy of anything.
 >>> con = duckdb.connect()
 >>> from chainsleuth.store.manifest import Manifest
 >>> create_views(con, Path("."), Manifest.new("main", 10))
->>> con.sql("select count(*) from txs").fetchone()
-(0,)
+>>> con.sql("select count(*) from txs").fetchall()
+[(0,)]
 """
 
 from __future__ import annotations
