@@ -60,6 +60,6 @@ def test_kill_9_at_any_moment_then_rerun_gives_identical_dataset(
         if (ds / "manifest.json").exists():
             partial = json.loads((ds / "manifest.json").read_text())
             assert partial["tip"]["height"] <= 473
-        report = ingest_blocks(regtest_blocks_dir, ds, "regtest")
+        report = ingest_blocks(regtest_blocks_dir, ds, "regtest", partition_span=10)  # same command
         assert report.tip_height == 473 or report.up_to_date
         assert _files(ds) == expected

@@ -17,10 +17,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
-from chainsleuth.chain.address import address_for_output
 from chainsleuth.chain.network import Network, bits_to_target
 from chainsleuth.chain.script import SCRIPT_TYPES, classify_script_code
 from chainsleuth.errors import BlockDataError
+from chainsleuth.ingest.addresses import encode_addresses
 from chainsleuth.ingest.kernels import (
     ERR_BAD_FLAG,
     ERR_NONE,
@@ -341,15 +341,12 @@ def process_batch(blocks: list[BlockInput], state: IndexState, network: Network)
         schema=TABLES["inputs"],
     )
     new_idx = np.nonzero(is_new)[0]
-    new_addrs = [
-        address_for_output(raw[out[o, 1] : out[o, 1] + out[o, 2]], network)
-        for o in new_idx.tolist()
-    ]
+    new_addrs = encode_addresses(buf, out[new_idx, 1], out[new_idx, 2], codes[new_idx], network)
     out_height = tx_height[np.repeat(np.arange(n_tx), tx[:, 9])]
     addresses_tbl = pa.table(
         {
             "addr_id": addr_ids[new_idx],
-            "address": pa.array(new_addrs, pa.string()),
+            "address": new_addrs,
             "script_type": pc.take(_SCRIPT_TYPE_NAMES, pa.array(codes[new_idx].astype(np.int32))),
             "first_height": out_height[new_idx],
             "first_out_id": out_ids[new_idx],

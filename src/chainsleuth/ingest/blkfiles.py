@@ -139,11 +139,10 @@ class BlockFiles:
     def read_file(self, index: int) -> np.ndarray:
         """The whole de-obfuscated content of file ``index`` as ``uint8``."""
         path = self.paths[index]
-        raw = np.frombuffer(_read_bytes(path), dtype=np.uint8)
+        raw = _read_bytes(path)
         if self.key == b"\x00" * 8:
-            return raw
-        key = np.frombuffer(self.key, dtype=np.uint8)
-        return raw ^ np.resize(key, raw.shape[0])
+            return np.frombuffer(raw, dtype=np.uint8)
+        return _xor(raw, self.key, 0)
 
     def scan(self) -> list[BlockRecord]:
         """Every complete block record in every file, in file order.
@@ -204,16 +203,28 @@ class BlockFiles:
             raise InputError(f"{self.paths[rec.file_index].name} offset {rec.offset}: file shrank")
         if self.key == b"\x00" * 8:
             return raw
-        shift = rec.offset % 8
-        key = np.frombuffer((self.key[shift:] + self.key[:shift]), dtype=np.uint8)
-        arr = np.frombuffer(raw, dtype=np.uint8) ^ np.resize(key, rec.size)
-        return arr.tobytes()
+        return _xor(raw, self.key, rec.offset).tobytes()
 
     def close(self) -> None:
         """Close the cached file handles."""
         for handle in self._handles.values():
             handle.close()
         self._handles.clear()
+
+
+def _xor(raw: bytes, key: bytes, file_offset: int) -> np.ndarray:
+    """De-obfuscate ``raw`` read at ``file_offset``: byte i is XORed with key[(offset+i) % 8].
+
+    >>> _xor(bytes(10), bytes(range(8)), 6).tolist()
+    [6, 7, 0, 1, 2, 3, 4, 5, 6, 7]
+    """
+    shift = file_offset % 8
+    word = np.frombuffer(key[shift:] + key[:shift], dtype=np.uint64)
+    n = len(raw)
+    padded = np.zeros((n + 7) // 8 * 8, dtype=np.uint8)
+    padded[:n] = np.frombuffer(raw, dtype=np.uint8)
+    padded.view(np.uint64)[:] ^= word[0]
+    return padded[:n]
 
 
 def _read_bytes(path: Path) -> bytes:
