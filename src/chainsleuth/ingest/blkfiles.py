@@ -21,7 +21,7 @@ from typing import BinaryIO
 import numpy as np
 from numba import njit
 
-from chainsleuth.chain.network import Network, get_network, network_for_magic
+from chainsleuth.chain.network import Network, network_for_magic
 from chainsleuth.errors import InputError, NetworkMismatchError
 
 __all__ = ["BlockFiles", "BlockRecord", "TruncatedBlockWarning", "find_blocks_dir"]
