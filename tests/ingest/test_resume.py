@@ -63,3 +63,11 @@ def test_kill_9_at_any_moment_then_rerun_gives_identical_dataset(
         report = ingest_blocks(regtest_blocks_dir, ds, "regtest", partition_span=10)  # same command
         assert report.tip_height == 473 or report.up_to_date
         assert _files(ds) == expected
+
+
+def test_two_worker_processes_write_the_identical_dataset(
+    tmp_path: Path, regtest_blocks_dir: Path, regtest_dataset: Path
+) -> None:
+    ds = tmp_path / "ds"
+    ingest_blocks(regtest_blocks_dir, ds, "regtest", partition_span=100, workers=2)
+    assert _files(ds) == _files(regtest_dataset)

@@ -24,6 +24,9 @@ def ingest(
     partition_span: Annotated[
         int | None, typer.Option(help="Heights per Parquet part (new datasets only; default 1000).")
     ] = None,
+    workers: Annotated[
+        int, typer.Option(help="Processes that walk and hash blocks while this one links.")
+    ] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Ingest blk*.dat files into a dataset; re-running continues where it stopped.
@@ -57,6 +60,7 @@ def ingest(
                 to_height=to_height,
                 partition_span=partition_span,
                 progress=hook,
+                workers=workers,
             )
     for w in caught:
         console_err.print(f"warning: {w.message}", markup=False)

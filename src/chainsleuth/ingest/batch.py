@@ -35,7 +35,15 @@ from chainsleuth.ingest.txids import hash_txids
 from chainsleuth.store.hashindex import AddressIndex, UtxoIndex
 from chainsleuth.store.schema import TABLES
 
-__all__ = ["BatchResult", "BlockInput", "IndexState", "process_batch"]
+__all__ = [
+    "BatchResult",
+    "BlockInput",
+    "IndexState",
+    "PreparedBatch",
+    "link_batch",
+    "prepare_batch",
+    "process_batch",
+]
 
 _SCRIPT_TYPE_NAMES = pa.array(SCRIPT_TYPES, pa.string())
 _NO_ADDRESS = (SCRIPT_TYPES.index("nulldata"), SCRIPT_TYPES.index("nonstandard"))
@@ -61,6 +69,31 @@ class BlockInput:
     raw: bytes
     source: str
     offset: int
+
+
+@dataclass(slots=True)
+class PreparedBatch:
+    """A walked, hashed, checked and classified batch, not yet linked to the chain state."""
+
+    blocks: list[BlockInput]
+    raw: bytes
+    sizes: np.ndarray
+    starts: np.ndarray
+    tx: np.ndarray
+    inp: np.ndarray
+    out: np.ndarray
+    txids: bytes
+    t_size: np.ndarray
+    t_vsize: np.ndarray
+    t_weight: np.ndarray
+    first_tx_of_block: np.ndarray
+    ntx_of_block: np.ndarray
+    coinbase: np.ndarray
+    block_stripped: np.ndarray
+    codes: np.ndarray
+    k0: np.ndarray
+    k1: np.ndarray
+    wtxids: bytes
 
 
 @dataclass(slots=True)
@@ -135,12 +168,11 @@ def _fail(blk: BlockInput, pos_in_block: int, what: str) -> BlockDataError:
     )
 
 
-def process_batch(blocks: list[BlockInput], state: IndexState, network: Network) -> BatchResult:
-    """Parse, check and link a batch of consecutive blocks, updating ``state``.
+def prepare_batch(blocks: list[BlockInput]) -> PreparedBatch:
+    """The state-free half of a batch: walk, hash, check and classify (runs in any process).
 
     Raises :class:`BlockDataError` naming the block file and offset when a block is truncated,
-    malformed, fails proof of work, its merkle root or its witness commitment, or spends an
-    output that does not exist.
+    malformed, or fails proof of work, its merkle root or its witness commitment.
     """
     raw = b"".join(b.raw for b in blocks)
     buf = np.frombuffer(raw, dtype=np.uint8)
@@ -194,12 +226,50 @@ def process_batch(blocks: list[BlockInput], state: IndexState, network: Network)
         block_stripped.append(80 + _varint_len(k) + int(t_stripped[f : f + k].sum()))
 
     # --- scripts: classify, key, address ids ---
-    n_out = out.shape[0]
     codes = classify_outputs(buf, out[:, 1], out[:, 2])
     deferred = np.nonzero(codes == SCRIPT_DEFERRED)[0]
     for o in deferred.tolist():
         codes[o] = classify_script_code(raw[out[o, 1] : out[o, 1] + out[o, 2]])
     k0, k1 = script_keys(buf, out[:, 1], out[:, 2])
+    return PreparedBatch(
+        blocks=[BlockInput(b.height, b.hash, b.raw[:80], b.source, b.offset) for b in blocks],
+        raw=raw,
+        sizes=sizes,
+        starts=starts,
+        tx=tx,
+        inp=inp,
+        out=out,
+        txids=bytes(txids),
+        t_size=t_size,
+        t_vsize=t_vsize,
+        t_weight=t_weight,
+        first_tx_of_block=first_tx_of_block,
+        ntx_of_block=ntx_of_block,
+        coinbase=coinbase,
+        block_stripped=np.array(block_stripped, dtype=np.int64),
+        codes=codes,
+        k0=k0,
+        k1=k1,
+        wtxids=bytes(wtxids),
+    )
+
+
+def link_batch(prep: PreparedBatch, state: IndexState, network: Network) -> BatchResult:
+    """The stateful half: assign address ids, link inputs through the UTXO index, build rows.
+
+    Raises :class:`BlockDataError` when an input spends an output that does not exist.
+    """
+    blocks, raw, sizes, starts = prep.blocks, prep.raw, prep.sizes, prep.starts
+    tx, inp, out, txids, wtxids = prep.tx, prep.inp, prep.out, prep.txids, prep.wtxids
+    t_size, t_vsize, t_weight = prep.t_size, prep.t_vsize, prep.t_weight
+    first_tx_of_block, ntx_of_block = prep.first_tx_of_block, prep.ntx_of_block
+    coinbase, codes, k0, k1 = prep.coinbase, prep.codes, prep.k0, prep.k1
+    block_stripped = prep.block_stripped
+    buf = np.frombuffer(raw, dtype=np.uint8)
+    n_tx = tx.shape[0]
+    n_out = out.shape[0]
+    tx_block = tx[:, 0]
+
     want = (codes != _NO_ADDRESS[0]) & (codes != _NO_ADDRESS[1])
     addr_ids, is_new = state.addrs.assign(k0, k1, want)
 
@@ -265,8 +335,8 @@ def process_batch(blocks: list[BlockInput], state: IndexState, network: Network)
             "nonce": np.array([int.from_bytes(b.raw[76:80], "little") for b in blocks], np.uint32),
             "n_tx": ntx_of_block.astype(np.int32),
             "size": sizes.astype(np.int32),
-            "stripped_size": np.array(block_stripped, dtype=np.int32),
-            "weight": (np.array(block_stripped, dtype=np.int64) * 3 + sizes).astype(np.int32),
+            "stripped_size": block_stripped.astype(np.int32),
+            "weight": (block_stripped * 3 + sizes).astype(np.int32),
             "first_tx_id": (first_tx_of_block + base_tx).astype(np.int64),
         },
         schema=TABLES["blocks"],
@@ -364,6 +434,16 @@ def process_batch(blocks: list[BlockInput], state: IndexState, network: Network)
         in_tx[spent],
         vin[spent],
     )
+
+
+def process_batch(blocks: list[BlockInput], state: IndexState, network: Network) -> BatchResult:
+    """Parse, check and link a batch of consecutive blocks, updating ``state``.
+
+    Raises :class:`BlockDataError` naming the block file and offset when a block is truncated,
+    malformed, fails proof of work, its merkle root or its witness commitment, or spends an
+    output that does not exist.
+    """
+    return link_batch(prepare_batch(blocks), state, network)
 
 
 def _varint_len(n: int) -> int:

@@ -20,8 +20,11 @@ checkpoint, when the touched output parts are rewritten.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +32,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from chainsleuth.chain.network import get_network
+from chainsleuth.chain.network import Network, get_network
 from chainsleuth.errors import BlockDataError, DatasetError, InputError
-from chainsleuth.ingest.batch import BatchResult, BlockInput, IndexState, process_batch
-from chainsleuth.ingest.blkfiles import BlockFiles, find_blocks_dir
+from chainsleuth.ingest.batch import (
+    BlockInput,
+    IndexState,
+    PreparedBatch,
+    link_batch,
+    prepare_batch,
+)
+from chainsleuth.ingest.blkfiles import BlockFiles, BlockRecord, find_blocks_dir
 from chainsleuth.ingest.headers import best_chain
 from chainsleuth.ingest.rebuild import rebuild_state
 from chainsleuth.store.catalog import write_catalog
@@ -103,14 +112,19 @@ def ingest_blocks(
     partition_span: int | None = None,
     progress: bool | ProgressHook = False,
     checkpoint_seconds: float = CHECKPOINT_SECONDS,
+    workers: int = 1,
 ) -> IngestReport:
     """Ingest (or continue ingesting) the blocks of ``source`` into the dataset ``data``.
 
     ``source`` is a Bitcoin Core ``blocks/`` directory or a datadir. The manifest is
-    rewritten (a resumable checkpoint) every ``checkpoint_seconds`` and at the end. Raises
+    rewritten (a resumable checkpoint) every ``checkpoint_seconds`` and at the end. With
+    ``workers`` > 1, walking, hashing and checking run in that many processes while this one
+    links and writes; the output is identical. Raises
     :class:`~chainsleuth.errors.UserError` subclasses for bad input, naming the bad value.
     """
     started = time.monotonic()
+    if workers < 1:
+        raise InputError(f"--workers must be at least 1, got {workers}")
     net = get_network(network)
     data = Path(data)
     blocks_dir = find_blocks_dir(Path(source), net)
@@ -153,36 +167,46 @@ def ingest_blocks(
         done_txs = 0
         late = _LateSpends()
         last_checkpoint = time.monotonic()
-        for lo in range(start, target + 1, span):
-            hi = min(lo + span - 1, target)
-            try:
-                part = _ingest_partition(
-                    files,
-                    chain.records,
-                    chain.hashes,
-                    lo,
-                    hi,
-                    span,
-                    state,
-                    net,
-                    late,
-                    data,
-                    manifest,
-                )
-            except BlockDataError:
-                # Keep what was completed before the bad block, then report it.
-                if len(manifest.partitions) > len(kept):
+        pool = (
+            ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+            if workers > 1
+            else None
+        )
+        try:
+            for lo in range(start, target + 1, span):
+                hi = min(lo + span - 1, target)
+                try:
+                    part = _ingest_partition(
+                        files,
+                        chain.records,
+                        chain.hashes,
+                        lo,
+                        hi,
+                        span,
+                        state,
+                        net,
+                        late,
+                        data,
+                        manifest,
+                        pool,
+                    )
+                except BlockDataError:
+                    # Keep what was completed before the bad block, then report it.
+                    if len(manifest.partitions) > len(kept):
+                        _checkpoint(data, manifest, late, chain.hashes)
+                        write_catalog(data, manifest)
+                    raise
+                done_blocks += hi - lo + 1
+                done_txs += part.n_txs
+                if hook:
+                    hook(done_blocks, done_txs, total_blocks)
+                report.txs_added += part.n_txs
+                if time.monotonic() - last_checkpoint >= checkpoint_seconds or hi == target:
                     _checkpoint(data, manifest, late, chain.hashes)
-                    write_catalog(data, manifest)
-                raise
-            done_blocks += hi - lo + 1
-            done_txs += part.n_txs
-            if hook:
-                hook(done_blocks, done_txs, total_blocks)
-            report.txs_added += part.n_txs
-            if time.monotonic() - last_checkpoint >= checkpoint_seconds or hi == target:
-                _checkpoint(data, manifest, late, chain.hashes)
-                last_checkpoint = time.monotonic()
+                    last_checkpoint = time.monotonic()
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
         report.blocks_added = total_blocks
         report.tip_height = manifest.tip_height
         report.tip_hash = manifest.tip_hash
@@ -289,34 +313,66 @@ def _with_spends(
     return tbl.set_column(i_vin, "spent_by_vin", pa.array(spent_vin, pa.int32(), mask=null_mask))
 
 
+def _batches(
+    files: BlockFiles, records: list[BlockRecord], hashes: list[bytes], lo: int, hi: int
+) -> Iterator[list[BlockInput]]:
+    """Consecutive blocks lo..hi grouped into batches of about BATCH_BYTES."""
+    batch: list[BlockInput] = []
+    size = 0
+    for h in range(lo, hi + 1):
+        rec = records[h]
+        raw = files.read_block(rec)
+        batch.append(BlockInput(h, hashes[h], raw, files.paths[rec.file_index].name, rec.offset))
+        size += len(raw)
+        if size >= BATCH_BYTES or h == hi:
+            yield batch
+            batch = []
+            size = 0
+
+
+def _prepared(
+    files: BlockFiles,
+    records: list[BlockRecord],
+    hashes: list[bytes],
+    lo: int,
+    hi: int,
+    pool: Executor | None,
+) -> Iterator[PreparedBatch]:
+    """Prepared batches in chain order; with a pool, several are prepared ahead in parallel."""
+    if pool is None:
+        for batch in _batches(files, records, hashes, lo, hi):
+            yield prepare_batch(batch)
+        return
+    ahead: deque[Future[PreparedBatch]] = deque()
+    limit = 2 * getattr(pool, "_max_workers", 2)
+    for batch in _batches(files, records, hashes, lo, hi):
+        ahead.append(pool.submit(prepare_batch, batch))
+        if len(ahead) >= limit:
+            yield ahead.popleft().result()
+    while ahead:
+        yield ahead.popleft().result()
+
+
 def _ingest_partition(
     files: BlockFiles,
-    records: list,  # type: ignore[type-arg]
+    records: list[BlockRecord],
     hashes: list[bytes],
     lo: int,
     hi: int,
     span: int,
     state: IndexState,
-    net: object,
+    net: Network,
     late: _LateSpends,
     data: Path,
     manifest: Manifest,
+    pool: Executor | None = None,
 ) -> Partition:
     first_tx = state.next_tx_id
     first_out = state.next_out_id
     first_addr = state.addrs.count
-    results: list[BatchResult] = []
-    batch: list[BlockInput] = []
-    batch_bytes = 0
-    for h in range(lo, hi + 1):
-        rec = records[h]
-        raw = files.read_block(rec)
-        batch.append(BlockInput(h, hashes[h], raw, files.paths[rec.file_index].name, rec.offset))
-        batch_bytes += len(raw)
-        if batch_bytes >= BATCH_BYTES or h == hi:
-            results.append(process_batch(batch, state, net))  # type: ignore[arg-type]
-            batch = []
-            batch_bytes = 0
+    results = [
+        link_batch(prep, state, net) for prep in _prepared(files, records, hashes, lo, hi, pool)
+    ]
     tables = {name: pa.concat_tables([getattr(r, name) for r in results]) for name in TABLE_NAMES}
     # Spends of this partition's own outputs go straight into its outputs part.
     s_out = np.concatenate([r.spend_out_id for r in results])
