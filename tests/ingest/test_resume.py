@@ -71,3 +71,45 @@ def test_two_worker_processes_write_the_identical_dataset(
     ds = tmp_path / "ds"
     ingest_blocks(regtest_blocks_dir, ds, "regtest", partition_span=100, workers=2)
     assert _files(ds) == _files(regtest_dataset)
+
+
+def test_reorg_rolls_back_partitions_above_the_fork(
+    tmp_path: Path, regtest_blocks_dir: Path, regtest_dataset: Path
+) -> None:
+    """A longer fork from height 470 replaces the old tip; result equals a fresh ingest."""
+    import shutil
+
+    from chainsleuth.chain.block import Block
+    from chainsleuth.chain.network import get_network
+    from chainsleuth.chain.tx import Tx, TxIn, TxOut
+    from chainsleuth.ingest.blkfiles import BlockFiles
+
+    regtest = get_network("regtest")
+    files = BlockFiles.open(regtest_blocks_dir, regtest)
+    raws = [files.read_block(r) for r in files.scan()]
+    files.close()
+    prev = Block.parse(raws[469])
+    fork: list[bytes] = []
+    for height in range(470, 476):  # six blocks: more work than the four they replace
+        coinbase = Tx(
+            2,
+            (TxIn(bytes(32), 0xFFFFFFFF, bytes([3]) + height.to_bytes(3, "little"), 0xFFFFFFFF),),
+            (TxOut(50_000, bytes.fromhex("0014") + bytes(20)),),
+            0,
+        )
+        block = Block.build(prev.hash, [coinbase], prev.header.time + 600, prev.header.bits)
+        fork.append(block.serialize())
+        prev = block
+    blocks = tmp_path / "blocks"
+    blocks.mkdir()
+    with open(blocks / "blk00000.dat", "wb") as fh:
+        for raw in raws + fork:
+            fh.write(regtest.magic + len(raw).to_bytes(4, "little") + raw)
+    ds = tmp_path / "ds"
+    shutil.copytree(regtest_dataset, ds, ignore=shutil.ignore_patterns("derived"))
+    report = ingest_blocks(blocks, ds, "regtest")
+    assert report.tip_height == 475 and report.stale_blocks == 4
+    fresh = tmp_path / "fresh"
+    ingest_blocks(blocks, fresh, "regtest", partition_span=100)
+    assert _files(ds) == _files(fresh)
+    assert Manifest.load(ds).tip_hash == prev.hash.hex()
