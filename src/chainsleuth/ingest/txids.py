@@ -19,8 +19,10 @@ import numpy as np
 __all__ = ["hash_txids"]
 
 
-def hash_txids(raw: bytes, tx: np.ndarray) -> tuple[bytearray, bytearray]:
+def hash_txids(raw: bytes, tx: np.ndarray, wtxids: bool = True) -> tuple[bytearray, bytearray]:
     """Wire-order txids and wtxids (32 bytes each, concatenated) of the rows of ``tx``.
+
+    With ``wtxids=False`` the second result repeats the txids (no witness hashing).
 
     ``tx`` is the transaction matrix of :func:`~chainsleuth.ingest.kernels.parse_blocks`; a
     witness transaction's txid hashes version ‖ inputs+outputs ‖ locktime without copying.
@@ -46,13 +48,13 @@ def hash_txids(raw: bytes, tx: np.ndarray) -> tuple[bytearray, bytearray]:
         else:
             append(sha(sha(mv[s:e]).digest()).digest())
     txids = bytearray(b"".join(digests))
-    wtxids = bytearray(txids)
-    if witness_rows.shape[0]:
-        wview = np.frombuffer(wtxids, dtype=np.uint8).reshape(-1, 32)
+    wtx = bytearray(txids)
+    if wtxids and witness_rows.shape[0]:
+        wview = np.frombuffer(wtx, dtype=np.uint8).reshape(-1, 32)
         starts = tx[witness_rows, 1].tolist()
         ends = tx[witness_rows, 2].tolist()
         w = b"".join(
             [sha(sha(mv[s:e]).digest()).digest() for s, e in zip(starts, ends, strict=True)]
         )
         wview[witness_rows] = np.frombuffer(w, dtype=np.uint8).reshape(-1, 32)
-    return txids, wtxids
+    return txids, wtx

@@ -1,9 +1,18 @@
 """The Python API over a dataset directory: open, query with SQL, look objects up.
 
->>> from chainsleuth.store.dataset import Dataset
->>> ds = Dataset.open("tests/data/../data/none")  # doctest: +SKIP
->>> ds.sql("select count(*) from txs").fetchone()  # doctest: +SKIP
-(3981,)
+>>> import tempfile
+>>> from chainsleuth.ingest import ingest_blocks
+>>> path = tempfile.mkdtemp() + "/ds"
+>>> _ = ingest_blocks("tests/data/regtest-core-a/blocks", path, "regtest", to_height=120)
+>>> ds = Dataset.open(path)
+>>> ds.sql("select count(*) from txs").fetchone()
+(121,)
+>>> ds.block(0)["hash"] == ds.network.genesis_hash
+True
+>>> ds.tx(ds.txid_of(1))["outputs"][0]["address"]
+'bcrt1q5308qu3ejczty83g4ghe2n23kzulh66wz4wnm2'
+>>> ds.address("bcrt1q5308qu3ejczty83g4ghe2n23kzulh66wz4wnm2")["first_height"]
+1
 """
 
 from __future__ import annotations
@@ -150,6 +159,24 @@ class Dataset:
         if row is None:
             raise NotFoundError(f"tx_id not in dataset: {tx_id}")
         return bytes(row[0]).hex()
+
+    def tx(self, txid_hex: str) -> dict[str, Any]:
+        """A transaction's profile: inputs with spent addresses and values, outputs, spenders."""
+        from chainsleuth.store.profiles import tx_profile
+
+        return tx_profile(self, txid_hex)
+
+    def address(self, address: str) -> dict[str, Any]:
+        """An address's profile: received/spent totals, balance and latest transactions."""
+        from chainsleuth.store.profiles import address_profile
+
+        return address_profile(self, address)
+
+    def block(self, height_or_hash: int | str) -> dict[str, Any]:
+        """A block's summary by height or hash."""
+        from chainsleuth.store.profiles import block_profile
+
+        return block_profile(self, str(height_or_hash))
 
     def close(self) -> None:
         """Close the DuckDB connection."""
