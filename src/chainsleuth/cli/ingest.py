@@ -17,7 +17,13 @@ from chainsleuth.ingest.blkfiles import TruncatedBlockWarning
 
 @app.command()
 def ingest(
-    source: Annotated[Path, typer.Argument(help="Bitcoin Core blocks/ directory or datadir.")],
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="Bitcoin Core blocks/ directory, datadir, or rpc://USER:PASS@HOST:PORT "
+            "(or rpc://HOST:PORT?cookie=PATH)."
+        ),
+    ],
     data: Annotated[Path, typer.Option("--data", help="Dataset directory (created if new).")],
     network: Annotated[str, typer.Option(help="main, test, testnet4, signet or regtest.")] = "main",
     to_height: Annotated[int | None, typer.Option(help="Stop at this height.")] = None,

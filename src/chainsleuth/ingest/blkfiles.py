@@ -5,6 +5,7 @@ file ends in zero padding (which reads as the XOR key repeated when obfuscated).
 every byte at file offset ``i`` is XORed with ``key[i % 8]`` from ``blocks/xor.dat``.
 
 >>> from pathlib import Path
+>>> from chainsleuth.chain.network import get_network
 >>> files = BlockFiles.open(Path("tests/data/regtest-core-a/blocks"), get_network("regtest"))
 >>> len(files.scan()) > 0
 True
@@ -52,6 +53,7 @@ class BlockRecord:
 def find_blocks_dir(source: Path, network: Network) -> Path:
     """Resolve a blocks directory from a blocks dir or a Core datadir.
 
+    >>> from chainsleuth.chain.network import get_network
     >>> find_blocks_dir(Path("tests/data/regtest-core-a"), get_network("regtest")).name
     'blocks'
     """

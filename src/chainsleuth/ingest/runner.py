@@ -41,9 +41,8 @@ from chainsleuth.ingest.batch import (
     link_batch,
     prepare_batch,
 )
-from chainsleuth.ingest.blkfiles import BlockFiles, BlockRecord, find_blocks_dir
-from chainsleuth.ingest.headers import best_chain
 from chainsleuth.ingest.rebuild import rebuild_state
+from chainsleuth.ingest.sources import BlockSource, open_source
 from chainsleuth.store.catalog import write_catalog
 from chainsleuth.store.hashindex import AddressIndex, UtxoIndex
 from chainsleuth.store.manifest import Manifest, Partition
@@ -127,27 +126,21 @@ def ingest_blocks(
         raise InputError(f"--workers must be at least 1, got {workers}")
     net = get_network(network)
     data = Path(data)
-    blocks_dir = find_blocks_dir(Path(source), net)
-    manifest = _open_or_create(data, net.name, partition_span)
-    span = manifest.partition_span
-    files = BlockFiles.open(blocks_dir, net)
+    src = open_source(source, net)
     try:
-        records = files.scan()
-        chain = best_chain(records, net.genesis_hash)
-        if not chain.records:
-            raise InputError(f"no blocks of {net.name} found in {blocks_dir}")
-        target = (
-            len(chain.records) - 1 if to_height is None else min(to_height, len(chain.records) - 1)
-        )
-        _roll_back_reorg(data, manifest, chain.hashes)
+        manifest = _open_or_create(data, net.name, partition_span)
+        span = manifest.partition_span
+        n_blocks = len(src.hashes)
+        target = n_blocks - 1 if to_height is None else min(to_height, n_blocks - 1)
+        _roll_back_reorg(data, manifest, src.hashes)
         kept = [p for p in manifest.partitions if p.complete]
         start = kept[-1].hi + 1 if kept else 0
         report = IngestReport(
             tip_height=manifest.tip_height,
             tip_hash=manifest.tip_hash,
-            stale_blocks=chain.n_stale,
-            unconnected_blocks=chain.n_unconnected,
-            truncated=list(files.truncated),
+            stale_blocks=src.n_stale,
+            unconnected_blocks=src.n_unconnected,
+            truncated=list(src.truncated),
         )
         if start > target or (
             manifest.tip_height >= target and not _partial_needs_redo(manifest, target)
@@ -177,9 +170,7 @@ def ingest_blocks(
                 hi = min(lo + span - 1, target)
                 try:
                     part = _ingest_partition(
-                        files,
-                        chain.records,
-                        chain.hashes,
+                        src,
                         lo,
                         hi,
                         span,
@@ -193,7 +184,7 @@ def ingest_blocks(
                 except BlockDataError:
                     # Keep what was completed before the bad block, then report it.
                     if len(manifest.partitions) > len(kept):
-                        _checkpoint(data, manifest, late, chain.hashes)
+                        _checkpoint(data, manifest, late, src.hashes)
                         write_catalog(data, manifest)
                     raise
                 done_blocks += hi - lo + 1
@@ -202,7 +193,7 @@ def ingest_blocks(
                     hook(done_blocks, done_txs, total_blocks)
                 report.txs_added += part.n_txs
                 if time.monotonic() - last_checkpoint >= checkpoint_seconds or hi == target:
-                    _checkpoint(data, manifest, late, chain.hashes)
+                    _checkpoint(data, manifest, late, src.hashes)
                     last_checkpoint = time.monotonic()
         finally:
             if pool is not None:
@@ -214,7 +205,7 @@ def ingest_blocks(
         report.seconds = time.monotonic() - started
         return report
     finally:
-        files.close()
+        src.close()
 
 
 def _partial_needs_redo(manifest: Manifest, target: int) -> bool:
@@ -313,16 +304,13 @@ def _with_spends(
     return tbl.set_column(i_vin, "spent_by_vin", pa.array(spent_vin, pa.int32(), mask=null_mask))
 
 
-def _batches(
-    files: BlockFiles, records: list[BlockRecord], hashes: list[bytes], lo: int, hi: int
-) -> Iterator[list[BlockInput]]:
+def _batches(src: BlockSource, lo: int, hi: int) -> Iterator[list[BlockInput]]:
     """Consecutive blocks lo..hi grouped into batches of about BATCH_BYTES."""
     batch: list[BlockInput] = []
     size = 0
     for h in range(lo, hi + 1):
-        rec = records[h]
-        raw = files.read_block(rec)
-        batch.append(BlockInput(h, hashes[h], raw, files.paths[rec.file_index].name, rec.offset))
+        raw, label, offset = src.read(h)
+        batch.append(BlockInput(h, src.hashes[h], raw, label, offset))
         size += len(raw)
         if size >= BATCH_BYTES or h == hi:
             yield batch
@@ -330,22 +318,15 @@ def _batches(
             size = 0
 
 
-def _prepared(
-    files: BlockFiles,
-    records: list[BlockRecord],
-    hashes: list[bytes],
-    lo: int,
-    hi: int,
-    pool: Executor | None,
-) -> Iterator[PreparedBatch]:
+def _prepared(src: BlockSource, lo: int, hi: int, pool: Executor | None) -> Iterator[PreparedBatch]:
     """Prepared batches in chain order; with a pool, several are prepared ahead in parallel."""
     if pool is None:
-        for batch in _batches(files, records, hashes, lo, hi):
+        for batch in _batches(src, lo, hi):
             yield prepare_batch(batch)
         return
     ahead: deque[Future[PreparedBatch]] = deque()
     limit = 2 * getattr(pool, "_max_workers", 2)
-    for batch in _batches(files, records, hashes, lo, hi):
+    for batch in _batches(src, lo, hi):
         ahead.append(pool.submit(prepare_batch, batch))
         if len(ahead) >= limit:
             yield ahead.popleft().result()
@@ -354,9 +335,7 @@ def _prepared(
 
 
 def _ingest_partition(
-    files: BlockFiles,
-    records: list[BlockRecord],
-    hashes: list[bytes],
+    src: BlockSource,
     lo: int,
     hi: int,
     span: int,
@@ -370,9 +349,7 @@ def _ingest_partition(
     first_tx = state.next_tx_id
     first_out = state.next_out_id
     first_addr = state.addrs.count
-    results = [
-        link_batch(prep, state, net) for prep in _prepared(files, records, hashes, lo, hi, pool)
-    ]
+    results = [link_batch(prep, state, net) for prep in _prepared(src, lo, hi, pool)]
     tables = {name: pa.concat_tables([getattr(r, name) for r in results]) for name in TABLE_NAMES}
     # Spends of this partition's own outputs go straight into its outputs part.
     s_out = np.concatenate([r.spend_out_id for r in results])
