@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import sys
 
-from chainsleuth.cli._app import app, console_err
-from chainsleuth.errors import ChainsleuthError
+from chainsleuth.cli import cluster as _cluster  # noqa: F401
 
 # Verb modules register their commands on import (one line per module).
-from chainsleuth.cli import decode as _decode  # noqa: E402,F401
-from chainsleuth.cli import cluster as _cluster  # noqa: E402,F401
-from chainsleuth.cli import simulate as _simulate  # noqa: E402,F401
-from chainsleuth.cli import tags as _tags  # noqa: E402,F401
-from chainsleuth.cli import ingest as _ingest  # noqa: E402,F401
-from chainsleuth.cli import show as _show  # noqa: E402,F401
+from chainsleuth.cli import decode as _decode  # noqa: F401
+from chainsleuth.cli import investigate as _investigate  # noqa: F401
+from chainsleuth.cli import ingest as _ingest  # noqa: F401
+from chainsleuth.cli import show as _show  # noqa: F401
+from chainsleuth.cli import simulate as _simulate  # noqa: F401
+from chainsleuth.cli import tags as _tags  # noqa: F401
+from chainsleuth.cli import trace as _trace  # noqa: F401
+from chainsleuth.cli._app import app, console_err
+from chainsleuth.errors import ChainsleuthError
 
 __all__ = ["app", "main"]
 
@@ -39,13 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         console_err.print("interrupted", markup=False)
         return 130
-    except Exception as exc:  # click usage errors in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
+    except Exception as exc:  # typer/click usage errors (non-standalone mode)
+        show = getattr(exc, "show", None)
+        if callable(show) and isinstance(getattr(exc, "exit_code", None), int):
+            show()
+            return int(exc.exit_code)  # type: ignore[attr-defined]
+        if type(exc).__name__ == "Abort":
             return 1
         raise
     return 0

@@ -122,8 +122,10 @@ CONFIDENCE: dict[str, Confidence] = {
     for c in (
         Confidence("override", 100, "creator asserts the tag for the whole cluster"),
         Confidence("ownership", 100, "creator controls the address's private key"),
+        Confidence("ledger_immanent", 100, "read off the ledger itself (e.g. a coinbase payout)"),
         Confidence("manual_transaction", 90, "creator moved funds to or from the service"),
         Confidence("service_api", 70, "obtained from the service's own trusted API"),
+        Confidence("forensic_investigation", 70, "from law-enforcement or forensic case material"),
         Confidence("authority_data", 60, "published by a public authority (e.g. a sanctions list)"),
         Confidence("trusted_provider", 50, "obtained from a trusted third party"),
         Confidence("service_data", 50, "handed over by the service (e.g. an exchange's response)"),
