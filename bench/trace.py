@@ -1,0 +1,208 @@
+"""Benchmark: flow graph build, a 5-hop backward haircut trace from 1,000 seeds, and
+``investigate service`` end to end — the trace against the same traversal written with
+networkx over the same graph, in the same run.
+
+The networkx baseline holds the same flow graph as a bipartite ``DiGraph`` (address-cluster
+nodes and transaction nodes; edge ``cluster → tx`` carries the cluster's input value,
+``tx → cluster`` its output value) and runs the same haircut recursion: a packet at a cluster
+is shared among the cluster's receipts before the spend, then among each transaction's inputs,
+packets of a seed merged per (cluster, transaction) after each hop, stopping at exchanges and
+dropping packets below ``--min-value``. Both must attribute the same value to every endpoint.
+
+    .venv/bin/python bench/trace.py --data DATASET [--seed ADDRESS] [--repeat 3]
+
+DATASET must be ingested; it is clustered (``default``) when it has no clustering run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from chainsleuth.cluster.run import cluster_dataset
+from chainsleuth.cluster.runs import list_runs
+from chainsleuth.heuristics.view import load_chain_view
+from chainsleuth.investigate.case import write_case
+from chainsleuth.investigate.service import investigate_service
+from chainsleuth.store.dataset import Dataset
+from chainsleuth.trace.engine import Seed, trace
+from chainsleuth.trace.flowgraph import FlowGraph, build_flow_graph
+from chainsleuth.trace.labels import NodeLabels, load_node_labels
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def to_networkx(g: FlowGraph) -> nx.DiGraph:
+    """The flow graph as a bipartite DiGraph: ("c", node) and ("t", tx) vertices."""
+    dg = nx.DiGraph()
+    in_tx = g.in_tx()
+    out_tx = g.out_tx()
+    for i in np.flatnonzero(g.in_node >= 0).tolist():
+        key = (("c", int(g.in_node[i])), ("t", int(in_tx[i])))
+        if dg.has_edge(*key):
+            dg.edges[key]["value"] += int(g.in_value[i])
+        else:
+            dg.add_edge(*key, value=int(g.in_value[i]))
+    for o in np.flatnonzero(g.out_node >= 0).tolist():
+        key = (("t", int(out_tx[o])), ("c", int(g.out_node[o])))
+        if dg.has_edge(*key):
+            dg.edges[key]["value"] += int(g.out_value[o])
+        else:
+            dg.add_edge(*key, value=int(g.out_value[o]))
+    for t in range(g.n_tx):
+        tx = ("t", t)
+        if tx in dg:
+            dg.nodes[tx]["in_total"] = int(g.tx_in_total[t])
+            dg.nodes[tx]["coinbase"] = bool(g.is_coinbase[t])
+    return dg
+
+
+def nx_haircut_back(
+    dg: nx.DiGraph,
+    seeds: list[int],
+    hops: int,
+    stop: set[int],
+    min_value: float,
+    n_tx: int,
+    per_seed: bool,
+) -> dict[tuple[int, str], float]:
+    """The backward haircut trace over the networkx graph; value per (node, endpoint kind)."""
+    ends: dict[tuple[int, str], float] = defaultdict(float)
+    front: dict[tuple[int, int, int], float] = {}
+    for i, s in enumerate(seeds):
+        k = i if per_seed else 0
+        total = sum(d["value"] for _, _, d in dg.in_edges(("c", s), data=True))
+        front[(k, s, n_tx)] = front.get((k, s, n_tx), 0.0) + float(total)
+    for _ in range(hops):
+        nxt: dict[tuple[int, int, int], float] = defaultdict(float)
+        for (k, node, bound), v in front.items():
+            recv = [(tx[1], d["value"]) for tx, _, d in dg.in_edges(("c", node), data=True)]
+            recv = [(t, val) for t, val in recv if t < bound]
+            total = sum(val for _, val in recv)
+            if total <= 0:
+                continue
+            for t, val in recv:
+                share = v * val / total
+                if share < min_value:
+                    continue
+                if dg.nodes[("t", t)]["coinbase"]:
+                    ends[(node, "mined")] += share
+                    continue
+                in_total = dg.nodes[("t", t)]["in_total"]
+                for src, _, d in dg.in_edges(("t", t), data=True):
+                    nxt[(k, src[1], t)] += share * d["value"] / in_total
+        front = {}
+        for (k, node, t), v in nxt.items():
+            if v < min_value:
+                continue
+            if node in stop:
+                ends[(node, "stop")] += v
+            else:
+                front[(k, node, t)] = v
+    for (_, node, _), v in front.items():
+        ends[(node, "hop-limit")] += v
+    return dict(ends)
+
+
+def timed(fn: Any, repeat: int) -> tuple[float, Any]:
+    secs = []
+    out = None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        secs.append(time.perf_counter() - t)
+    return statistics.median(secs), out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--seed", help="service seed address for investigate service")
+    parser.add_argument("--seeds", type=int, default=1000)
+    parser.add_argument("--hops", type=int, default=5)
+    parser.add_argument("--min-value", type=float, default=546.0)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--nx-repeat", type=int, default=1, help="networkx runs (slow)")
+    args = parser.parse_args()
+    ds = Dataset.open(args.data)
+    if not list_runs(ds):
+        cluster_dataset(ds, "default")
+    n_tx = ds.sql("SELECT count(*) FROM txs").fetchone()
+    print(f"dataset {args.data}: {n_tx[0] if n_tx else 0:,} transactions")
+
+    secs_view, view = timed(lambda: load_chain_view(ds), args.repeat)
+    secs_graph, graph = timed(lambda: build_flow_graph(ds, view=view), args.repeat)
+    print(
+        f"flow graph: chain view {secs_view:.3f} s + graph {secs_graph:.3f} s, "
+        f"{graph.n_node:,} clusters, {graph.nbytes() / 2**20:.1f} MiB of arrays, "
+        f"peak RSS {peak_rss_mb():.0f} MB"
+    )
+    labels: NodeLabels = load_node_labels(ds, graph)
+    stop = {int(n) for n in labels.nodes_in(["exchange"])}
+    rng = np.random.default_rng(1)
+    candidates = np.flatnonzero(
+        (graph.node_total_in > 0) & ~np.isin(np.arange(graph.n_node), list(stop))
+    )
+    seeds = sorted(rng.choice(candidates, size=min(args.seeds, len(candidates)), replace=False))
+    seeds = [int(s) for s in seeds]
+    trace(graph, [Seed(seeds[0])], hops=1, labels=labels)  # load numba caches
+
+    t = time.perf_counter()
+    dg = to_networkx(graph)
+    secs_nx_build = time.perf_counter() - t
+    print(f"networkx graph build {secs_nx_build:.2f} s, peak RSS {peak_rss_mb():.0f} MB")
+    for per_seed in (False, True):
+
+        def ours(per_seed: bool = per_seed) -> Any:
+            return trace(
+                graph, [Seed(s) for s in seeds], hops=args.hops, policy="haircut",
+                min_value=args.min_value, labels=labels, per_seed=per_seed,
+            )  # fmt: skip
+
+        secs_ours, result = timed(ours, args.repeat)
+        secs_nx, nx_ends = timed(
+            lambda per_seed=per_seed: nx_haircut_back(
+                dg, seeds, args.hops, stop, args.min_value, graph.n_tx, per_seed
+            ),
+            args.nx_repeat,
+        )
+        mine: dict[tuple[int, str], float] = defaultdict(float)
+        for node, kind, value in result.endpoint_totals():
+            if kind in ("stop", "hop-limit", "mined"):
+                mine[(node, kind)] += value
+        keys = set(mine) | set(nx_ends)
+        diff = max(abs(mine.get(k, 0.0) - nx_ends.get(k, 0.0)) for k in keys)
+        mode = "per seed" if per_seed else "seeds pooled"
+        print(
+            f"{args.hops}-hop backward haircut from {len(seeds):,} seeds ({mode}): chainsleuth "
+            f"{secs_ours:.3f} s, networkx {secs_nx:.3f} s → {secs_nx / secs_ours:.1f}× ; "
+            f"max endpoint difference {diff:.6f} sats, peak RSS {peak_rss_mb():.0f} MB"
+        )
+    if args.seed:
+
+        def investigate() -> Any:
+            with tempfile.TemporaryDirectory() as tmp:
+                inv = investigate_service(ds, [args.seed])
+                write_case(ds, inv, Path(tmp) / "case")
+            return inv
+
+        secs_inv, inv = timed(investigate, args.repeat)
+        print(
+            f"investigate service end to end: {secs_inv:.2f} s "
+            f"({len(inv.payments):,} payments, peak RSS {peak_rss_mb():.0f} MB)"
+        )
+
+
+if __name__ == "__main__":
+    main()

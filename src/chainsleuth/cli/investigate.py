@@ -1,0 +1,113 @@
+"""Verbs ``investigate service`` and ``eval investigation``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from chainsleuth.cli._app import app, console, eval_app
+from chainsleuth.investigate.evaluate import evaluate_investigation
+from chainsleuth.investigate.service import investigate_service
+from chainsleuth.investigate.summary import print_summary
+from chainsleuth.store.dataset import Dataset
+
+__all__ = ["eval_investigation_cmd", "investigate_app", "service_cmd"]
+
+investigate_app = typer.Typer(
+    help="Investigate a service from seed addresses.", no_args_is_help=True
+)
+app.add_typer(investigate_app, name="investigate")
+
+
+@investigate_app.command("service")
+def service_cmd(
+    seed: list[str] = typer.Option(..., "--seed", help="Seed address of the service."),
+    data: Path = typer.Option(..., "--data", help="Dataset directory."),
+    out: Path = typer.Option(..., "--out", help="Case directory to write."),
+    clustering: str | None = typer.Option(
+        None, "--clustering", help="Clustering run (default: the newest)."
+    ),
+    hops: int = typer.Option(6, "--hops", help="Backward hops from each customer payment."),
+    policy: str = typer.Option("haircut", "--policy", help="poison | haircut | fifo."),
+    stop_at: list[str] = typer.Option(
+        ["exchange"], "--stop-at", help="Funding sources: stop at this category (repeatable)."
+    ),
+    min_value: float = typer.Option(1000.0, "--min-value", help="Drop flows below N sats."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """From seed addresses: the service wallet, its customers, their funding sources and the
+    service's cash-outs; writes CASE_DIR/leads.csv, requests.csv and case.json.
+
+    Example: chainsleuth investigate service --data data/regtest --seed bcrt1q... --out case
+    """
+    with (
+        Dataset.open(data) as ds,
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=as_json,
+        ) as bar,
+    ):
+        task = bar.add_task("investigating", total=5)
+        inv = investigate_service(
+            ds,
+            seed,
+            out,
+            run=clustering,
+            hops=hops,
+            policy=policy,
+            stop_categories=tuple(stop_at),
+            min_value=min_value,
+            progress=lambda step, done, total: bar.update(
+                task, description=step, completed=done, total=total
+            ),
+        )
+    if as_json:
+        summary = {
+            "case": str(out),
+            "service_clusters": len(inv.wallet.nodes),
+            "addresses": inv.profile.n_addresses,
+            "payments": len(inv.payments),
+            "customers": len({p.customer for p in inv.payments}),
+            "funded": sum(1 for p in inv.payments if p.funding is not None),
+            "cashouts": [c.entity for c in inv.cashouts],
+        }
+        console.print_json(json.dumps(summary))
+        return
+    print_summary(inv, console)
+    console.print(f"wrote {out}/leads.csv, requests.csv, case.json", highlight=False)
+
+
+@eval_app.command("investigation")
+def eval_investigation_cmd(
+    case: Path = typer.Option(..., "--case", help="Case directory (leads.csv, case.json)."),
+    truth: Path = typer.Option(..., "--truth", help="Ground-truth directory."),
+    data: Path | None = typer.Option(
+        None, "--data", help="Dataset (default: the one recorded in case.json)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the scores as JSON."),
+) -> None:
+    """Score a case against ground truth: customer recall/precision, false merges, funding.
+
+    Example: chainsleuth eval investigation --case case --truth data/sim/truth
+    """
+    score = evaluate_investigation(case, truth, data)
+    if as_json:
+        console.print_json(json.dumps(score.as_dict()))
+        return
+    table = Table(title=f"investigation of {score.service!r} vs truth")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for name, value in score.as_dict().items():
+        if name == "service":
+            continue
+        shown = f"{value:.4f}" if isinstance(value, float) else str(value)
+        table.add_row(name.replace("_", " "), shown)
+    console.print(table)

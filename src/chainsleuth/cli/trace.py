@@ -1,0 +1,124 @@
+"""Verb ``trace``: follow value from seed addresses backwards or forwards."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from chainsleuth.cli._app import app, console
+from chainsleuth.errors import InputError
+from chainsleuth.store.dataset import Dataset
+from chainsleuth.trace.engine import trace
+from chainsleuth.trace.export import trace_to_dict
+
+__all__ = ["parse_time", "trace_cmd"]
+
+
+def parse_time(text: str | None, option: str) -> int | None:
+    """Epoch seconds of an ISO date/time (UTC unless it names a zone); None passes through.
+
+    >>> parse_time("2025-01-02", "--start")
+    1735776000
+    """
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(f"{option} is not an ISO date/time: {text!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())
+
+
+def _btc(sats: float) -> str:
+    return f"{sats / 1e8:.8f}"
+
+
+@app.command("trace")
+def trace_cmd(
+    seeds: list[str] = typer.Argument(..., help="Seed addresses."),
+    data: Path = typer.Option(..., "--data", help="Dataset directory."),
+    direction: str = typer.Option("back", "--direction", help="back | forward."),
+    hops: int = typer.Option(5, "--hops", help="Transactions to cross at most."),
+    policy: str = typer.Option("haircut", "--policy", help="poison | haircut | fifo."),
+    stop_at: list[str] = typer.Option(
+        ["exchange"], "--stop-at", help="Stop at clusters of this category (repeatable)."
+    ),
+    no_stop: bool = typer.Option(False, "--no-stop", help="Do not stop at any category."),
+    min_value: float = typer.Option(546.0, "--min-value", help="Drop flows below N sats."),
+    start: str | None = typer.Option(None, "--start", help="Ignore transactions before."),
+    end: str | None = typer.Option(None, "--end", help="Ignore transactions after."),
+    max_cluster_size: int | None = typer.Option(
+        None, "--max-cluster-size", help="Record, but do not expand, larger clusters."
+    ),
+    clustering: str | None = typer.Option(
+        None, "--clustering", help="Clustering run (default: the newest)."
+    ),
+    limit: int = typer.Option(20, "--limit", help="Endpoints shown in the table."),
+    as_json: bool = typer.Option(False, "--json", help="Print the flow subgraph as JSON."),
+) -> None:
+    """Trace value from seed addresses hop by hop, at cluster level.
+
+    Example: chainsleuth trace --data data/regtest bcrt1q... --direction back --hops 5
+    --policy haircut --stop-at exchange
+    """
+    start_t = parse_time(start, "--start")
+    end_t = parse_time(end, "--end")
+    with (
+        Dataset.open(data) as ds,
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=as_json,
+        ) as bar,
+    ):
+        task = bar.add_task("tracing", total=hops)
+        result = trace(
+            ds,
+            seeds,
+            direction=direction,
+            hops=hops,
+            policy=policy,
+            min_value=min_value,
+            start_time=start_t,
+            end_time=end_t,
+            stop_categories=() if no_stop else tuple(stop_at),
+            max_cluster_size=max_cluster_size,
+            run=clustering,
+            per_seed=False,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+        doc = trace_to_dict(ds, result)
+    if as_json:
+        console.print_json(json.dumps(doc))
+        return
+    p = doc["parameters"]
+    console.print(
+        f"{p['direction']} trace, {p['policy']}, {p['hops']} hops, run {p['run']}: "
+        f"{len(doc['nodes'])} clusters, {len(doc['edges'])} edges, "
+        f"{len(doc['endpoints'])} endpoints",
+        highlight=False,
+    )
+    table = Table(title="endpoints reached")
+    for col in ("cluster", "entity", "category", "kind", "BTC", "hops", "txid"):
+        table.add_column(col, justify="right" if col in ("BTC", "hops") else "left")
+    for e in doc["endpoints"][:limit]:
+        table.add_row(
+            str(e["node"]),
+            e["entity"] or "-",
+            e["category"] or "-",
+            e["kind"],
+            _btc(e["value_sats"]),
+            str(e["hops"]),
+            (e["txid"] or "-")[:16],
+        )
+    console.print(table)

@@ -1,0 +1,1 @@
+"""Service investigation: wallet expansion, customers, funding sources, case files, scoring."""

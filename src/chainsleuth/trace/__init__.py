@@ -1,0 +1,1 @@
+"""Flow graph, trace policies (poison, haircut, FIFO), the trace engine and exposure."""

@@ -1,0 +1,106 @@
+"""A trace result as plain data: txids, times and labels resolved from the dataset.
+
+>>> # trace_to_dict(ds, trace(ds, ["bcrt1q..."]))["endpoints"][0]
+>>> # {'node': 34, 'entity': 'exchange-1', 'kind': 'stop', 'value_sats': 120000, ...}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+
+from chainsleuth.trace.engine import TraceResult
+from chainsleuth.trace.flowgraph import FlowGraph
+
+if TYPE_CHECKING:
+    from chainsleuth.store.dataset import Dataset
+
+__all__ = ["iso_time", "trace_to_dict", "txid_map"]
+
+
+def iso_time(epoch: int) -> str:
+    """UTC ISO-8601 time of epoch seconds.
+
+    >>> iso_time(0)
+    '1970-01-01T00:00:00Z'
+    """
+    return datetime.fromtimestamp(int(epoch), UTC).isoformat().replace("+00:00", "Z")
+
+
+def txid_map(ds: Dataset, graph: FlowGraph, positions: Iterable[int]) -> dict[int, str]:
+    """txid (hex) of transaction positions of ``graph``, in one query.
+
+    >>> # txid_map(ds, graph, [0]) -> {0: '0f9188f1...'}
+    """
+    pos = sorted({int(p) for p in positions if p >= 0})
+    if not pos:
+        return {}
+    ids = graph.tx_id[np.array(pos, dtype=np.int64)]
+    wanted = pa.table({"tx_id": pa.array(ids.tolist(), pa.int64())})
+    cur = ds.con.cursor()
+    try:
+        cur.register("_trace_wanted_tx", wanted)
+        rows = cur.execute(
+            "SELECT t.tx_id, t.txid FROM txs t JOIN _trace_wanted_tx w USING (tx_id)"
+        ).fetchall()
+    finally:
+        cur.close()
+    by_id = {int(i): bytes(h).hex() for i, h in rows}
+    return {p: by_id[int(i)] for p, i in zip(pos, ids.tolist(), strict=True)}
+
+
+def trace_to_dict(ds: Dataset, result: TraceResult, max_edges: int | None = None) -> dict[str, Any]:
+    """Parameters, nodes (with labels), edges and endpoints of a trace, txids resolved.
+
+    >>> # trace_to_dict(ds, result)["parameters"]["policy"] -> 'haircut'
+    """
+    g = result.graph
+    edges = result.edges()
+    if max_edges is not None:
+        edges = edges[:max_edges]
+    ends = result.endpoints()
+    txid = txid_map(ds, g, [e[2] for e in edges] + [e.tx for e in ends])
+
+    def label(node: int) -> dict[str, Any]:
+        lab = result.labels.get(node)
+        return {
+            "label": lab.label if lab else None,
+            "category": lab.category if lab else None,
+            "entity": lab.entity if lab else None,
+        }
+
+    return {
+        "parameters": result.params,
+        "seeds": [s.node for s in result.seeds],
+        "nodes": [
+            {"node": int(n), "size": int(g.node_size[n]), **label(int(n))} for n in result.nodes()
+        ],
+        "edges": [
+            {
+                "src": s,
+                "dst": d,
+                "txid": txid.get(t),
+                "time": iso_time(g.tx_time[t]),
+                "value_sats": round(v),
+                "hop": h,
+            }
+            for s, d, t, v, h in edges
+        ],
+        "endpoints": [
+            {
+                "node": e.node,
+                **label(e.node),
+                "kind": e.kind,
+                "value_sats": round(e.value),
+                "txid": txid.get(e.tx),
+                "time": iso_time(g.tx_time[e.tx]) if 0 <= e.tx < g.n_tx else None,
+                "hops": e.hop,
+            }
+            for e in ends
+        ],
+        "below_min_value_sats": round(result.below_min),
+    }
