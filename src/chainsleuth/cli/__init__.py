@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import sys
 
-from chainsleuth.cli import cluster as _cluster  # noqa: F401
-
 # Verb modules register their commands on import (one line per module).
+from chainsleuth.cli import cluster as _cluster  # noqa: F401
 from chainsleuth.cli import decode as _decode  # noqa: F401
+from chainsleuth.cli import demo as _demo  # noqa: F401
 from chainsleuth.cli import investigate as _investigate  # noqa: F401
 from chainsleuth.cli import ingest as _ingest  # noqa: F401
 from chainsleuth.cli import show as _show  # noqa: F401

@@ -44,8 +44,13 @@ def truth_wallets(ds: Dataset, truth_dir: Path) -> tuple[I64, list[str]]:
         raise InputError(f"truth file not found: {csv}")
     con = duckdb.connect()
     try:
+        raw = con.sql("SELECT * FROM read_csv(?, header=true, all_varchar=true)", params=[str(csv)])
+        # Bitcoin Core truth names the owner "wallet"; the simulator's truth names it "entity".
+        owner = next((c for c in ("wallet", "entity") if c in raw.columns), None)
+        if owner is None or "address" not in raw.columns:
+            raise InputError(f"{csv}: needs columns address and wallet (or entity)")
         truth = con.sql(
-            "SELECT address, wallet FROM read_csv(?, header=true, all_varchar=true)",
+            f'SELECT address, "{owner}" AS wallet FROM read_csv(?, header=true, all_varchar=true)',
             params=[str(csv)],
         ).to_arrow_table()
     finally:

@@ -1,0 +1,25 @@
+"""``chainsleuth demo``: the whole workflow on a simulated case."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from chainsleuth.cli._app import app, console
+from chainsleuth.demo import default_scenario, run_demo
+
+
+@app.command()
+def demo(
+    workdir: Annotated[Path, typer.Option(help="Where the case is built.")] = Path("demo-case"),
+    scenario: Annotated[
+        Path | None, typer.Option(help="Scenario YAML (default: scenarios/case.yaml).")
+    ] = None,
+) -> None:
+    """Simulate a darknet-service case, then ingest, cluster, tag, investigate and score it.
+
+    Example: chainsleuth demo --workdir /tmp/demo --scenario scenarios/tiny.yaml
+    """
+    run_demo(workdir, scenario or default_scenario(), console)
