@@ -42,6 +42,8 @@ def render() -> str:
     for path, cmd in _commands(root, "chainsleuth"):
         lines += [f"## `{path}`", ""]
         lines += [(cmd.help or "").strip(), ""]
+        if cmd.epilog:
+            lines += [cmd.epilog.strip(), ""]
         params = [p for p in cmd.params if p.name != "help"]
         if params:
             lines += ["| argument / option | help |", "|---|---|"]

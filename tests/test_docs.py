@@ -26,7 +26,7 @@ def test_every_verb_has_an_example_in_its_help() -> None:
     missing = [
         path
         for path, cmd in _commands(typer.main.get_command(app), "chainsleuth")
-        if "Example:" not in (cmd.help or "") and "example" not in (cmd.help or "").lower()
+        if "example:" not in f"{cmd.help or ''} {cmd.epilog or ''}".lower()
     ]
     assert missing == []
 
