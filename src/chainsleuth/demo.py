@@ -57,7 +57,7 @@ def run_demo(workdir: Path, scenario: Path | None = None, console: Console | Non
     out.rule("1. simulate")
     spec = load_scenario(scenario)
     if not (sim_dir / "truth" / "service_payments.csv").exists():
-        report = simulate(spec, sim_dir, None)
+        report = simulate(spec, sim_dir, None, force=True)
         out.print(
             f"{report.blocks:,} blocks, {report.txs:,} transactions, "
             f"{report.addresses:,} addresses → {sim_dir}"
