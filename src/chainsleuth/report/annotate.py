@@ -17,7 +17,7 @@ from chainsleuth.cluster.runs import latest_run, list_runs, load_address_cluster
 from chainsleuth.errors import NotFoundError
 from chainsleuth.store.dataset import Dataset
 from chainsleuth.tags.model import Tag
-from chainsleuth.tags.store import labels_for_addresses, labels_for_txids
+from chainsleuth.tags.store import labels_for_addresses, labels_for_txids, tags_path
 
 __all__ = ["annotate_profile", "best_tag", "cluster_view", "label_text", "resolve_run"]
 
@@ -68,9 +68,11 @@ def _tag_dict(tag: Tag) -> dict[str, Any]:
 def cluster_view(ds: Dataset, run: str, cluster_id: int) -> dict[str, Any]:
     """A cluster profile with its members' tags and best label."""
     prof = cluster_profile(ds, run, cluster_id)
-    mapping = load_address_cluster(ds, run)
-    members = [int(a) for a in (mapping == cluster_id).nonzero()[0]]
-    tags = [t for ts in labels_for_addresses(ds, members).values() for t in ts]
+    tags: list[Tag] = []
+    if tags_path(ds).exists():  # members are only needed to collect their tags
+        mapping = load_address_cluster(ds, run)
+        members = [int(a) for a in (mapping == cluster_id).nonzero()[0]]
+        tags = [t for ts in labels_for_addresses(ds, members).values() for t in ts]
     prof["label"] = label_text(tags)
     prof["tags"] = [_tag_dict(t) for t in tags[:50]]
     prof["n_tags"] = len(tags)
