@@ -13,8 +13,8 @@ import sys
 from chainsleuth.cli import cluster as _cluster  # noqa: F401
 from chainsleuth.cli import decode as _decode  # noqa: F401
 from chainsleuth.cli import demo as _demo  # noqa: F401
-from chainsleuth.cli import investigate as _investigate  # noqa: F401
 from chainsleuth.cli import ingest as _ingest  # noqa: F401
+from chainsleuth.cli import investigate as _investigate  # noqa: F401
 from chainsleuth.cli import show as _show  # noqa: F401
 from chainsleuth.cli import simulate as _simulate  # noqa: F401
 from chainsleuth.cli import tags as _tags  # noqa: F401
