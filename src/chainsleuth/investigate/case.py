@@ -2,7 +2,9 @@
 
 - ``leads.csv``: one row per customer payment — who paid, when, how much, to which service
   address, and the funding source (entity, category, the transaction through which the value
-  left it, hops, value and time) with ``confidence`` = share of the customer's inputs in the
+  left it, hops, value and time), ``customer_entry_txid`` (the transaction that paid the
+  customer the coins it spent — the withdrawal itself when the customer paid straight from an
+  exchange withdrawal) with ``confidence`` = share of the customer's inputs in the
   payment traced to that entity, and ``evidence_txids``: a chain of transactions from the
   funding transaction to the payment, each paying the cluster the next one spends from;
 - ``requests.csv``: per entity (exchange), the customers and funding transactions to ask it
@@ -42,6 +44,7 @@ LEAD_COLUMNS = (
     "funding_entity",
     "funding_category",
     "funding_txid",
+    "customer_entry_txid",
     "funding_hops",
     "confidence",
     "funding_amount_sats",
@@ -79,6 +82,13 @@ def _evidence(p: Payment) -> list[int]:
     return path
 
 
+def _entry(p: Payment) -> int:
+    """The transaction that paid the customer the coins spent in the payment: the last
+    evidence step before the payment (the exchange's withdrawal when paid straight from it)."""
+    path = _evidence(p)
+    return path[-2] if len(path) >= 2 else path[0]
+
+
 def _write_text(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
@@ -110,6 +120,7 @@ def _lead_rows(
                 "funding_entity": f.entity if f else "",
                 "funding_category": (f.category or "") if f else "",
                 "funding_txid": txid[f.tx] if f else "",
+                "customer_entry_txid": txid[_entry(p)] if f else "",
                 "funding_hops": f.hops if f else "",
                 "confidence": f"{min(f.share, 1.0):.4f}" if f else "0",
                 "funding_amount_sats": round(f.value) if f else "",

@@ -49,6 +49,7 @@ class InvestigationScore:
     n_direct_withdrawals: int
     direct_withdrawal_entity_correct: float
     direct_withdrawal_txid_correct: float
+    direct_withdrawal_entry_txid_correct: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         """The scores as a plain dict (for ``--json``).
@@ -64,7 +65,7 @@ class InvestigationScore:
 
         >>> len(InvestigationScore("s", 1, 1, 1.0, 1.0, 1, 1, 1.0, 1.0, 0, 1, 1.0, 0, 0.0,
         ...                        0.0).items())
-        15
+        16
         """
         return self.as_dict().items()
 
@@ -161,6 +162,9 @@ def evaluate_investigation(
     by_tx = {r["payment_txid"]: r for r in leads}
     ent_ok = sum(1 for t, (ex, _) in direct.items() if by_tx.get(t, {}).get("funding_entity") == ex)
     txid_ok = sum(1 for t, (_, w) in direct.items() if by_tx.get(t, {}).get("funding_txid") in w)
+    entry_ok = sum(
+        1 for t, (_, w) in direct.items() if by_tx.get(t, {}).get("customer_entry_txid") in w
+    )
     return InvestigationScore(
         service=service,
         n_true_payments=len(true_pay),
@@ -177,4 +181,5 @@ def evaluate_investigation(
         n_direct_withdrawals=len(direct),
         direct_withdrawal_entity_correct=_ratio(ent_ok, len(direct)),
         direct_withdrawal_txid_correct=_ratio(txid_ok, len(direct)),
+        direct_withdrawal_entry_txid_correct=_ratio(entry_ok, len(direct)),
     )
