@@ -79,7 +79,7 @@ def run_demo(workdir: Path, scenario: Path | None = None, console: Console | Non
         scores = evaluate_clustering(ds, sim_dir / "truth", run.name)
         pw = scores["pairwise"]
         out.print(
-            f"against the truth: pairwise precision {pw['precision']:.4f}, recall "
+            f"against the truth: pairwise precision {pw['precision']:.6f}, recall "
             f"{pw['recall']:.4f}, false merges {scores['false_merges']['count']}"
         )
 
