@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-__all__ = ["app", "console", "console_err", "eval_app", "tags_app"]
+__all__ = ["app", "console", "console_err", "eval_app", "step_progress", "tags_app"]
 
 app = typer.Typer(
     name="chainsleuth",
@@ -24,3 +25,15 @@ app.add_typer(tags_app, name="tags")
 
 console = Console()
 console_err = Console(stderr=True)
+
+
+def step_progress(disable: bool = False) -> Progress:
+    """The progress bar of a verb that runs a known number of steps (hidden with --json)."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=disable,
+    )

@@ -6,10 +6,9 @@ import json
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from chainsleuth.cli._app import app, console, eval_app
+from chainsleuth.cli._app import app, console, eval_app, step_progress
 from chainsleuth.investigate.evaluate import evaluate_investigation
 from chainsleuth.investigate.service import investigate_service
 from chainsleuth.investigate.summary import print_summary
@@ -46,14 +45,7 @@ def service_cmd(
     """
     with (
         Dataset.open(data) as ds,
-        Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-            disable=as_json,
-        ) as bar,
+        step_progress(disable=as_json) as bar,
     ):
         task = bar.add_task("investigating", total=5)
         inv = investigate_service(

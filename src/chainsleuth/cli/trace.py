@@ -7,10 +7,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from chainsleuth.cli._app import app, console
+from chainsleuth.cli._app import app, console, step_progress
 from chainsleuth.errors import InputError
 from chainsleuth.store.dataset import Dataset
 from chainsleuth.trace.engine import trace
@@ -72,14 +71,7 @@ def trace_cmd(
     end_t = parse_time(end, "--end")
     with (
         Dataset.open(data) as ds,
-        Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-            disable=as_json,
-        ) as bar,
+        step_progress(disable=as_json) as bar,
     ):
         task = bar.add_task("tracing", total=hops)
         result = trace(
