@@ -85,7 +85,11 @@ def main() -> None:
     print(f"scipy csgraph:      {t_sc:.3f} s  {len(a) / t_sc / 1e6:.1f} M links/s")
     print(f"ratio scipy/union-find: {t_sc / t_uf:.2f}x")
     print(f"peak RSS after union-find runs: {rss_uf:.0f} MB; after scipy runs: {rss_all:.0f} MB")
-    print(f"union-find state: {8 * args.addresses / 1e6:.0f} MB (8 bytes per address)")
+    state = new_parent(args.addresses)
+    print(
+        f"union-find state: {state.nbytes / 1e6:.0f} MB "
+        f"({state.itemsize} bytes per address, {state.dtype})"
+    )
 
 
 if __name__ == "__main__":

@@ -76,6 +76,37 @@ def test_truncated_last_block_is_skipped_with_warning(
     assert Manifest.load(tmp_path / "ds").tip_height == 472
 
 
+@pytest.mark.parametrize("pad", [5, 4096 + 3])
+def test_preallocated_padding_of_an_obfuscated_file_ends_the_scan(
+    tmp_path: Path, regtest_blocks_dir: Path, pad: int
+) -> None:
+    """Core pre-allocates blk files with zeros written past the XOR layer (as in the shared
+    16 MiB regtest file): after de-obfuscation they read as the key, and end the file cleanly."""
+    blocks = _copy_blocks(regtest_blocks_dir, tmp_path / "blocks")
+    blk = blocks / "blk00000.dat"
+    with open(blk, "ab") as fh:
+        fh.write(bytes(pad))
+    files = BlockFiles.open(blocks, REGTEST)
+    assert files.key != bytes(8)
+    assert len(files.scan()) == 474
+    assert files.truncated == []
+
+
+def test_garbage_after_the_last_record_is_an_error_naming_the_offset(
+    cli_run: Any, tmp_path: Path, regtest_blocks_dir: Path
+) -> None:
+    blocks = _copy_blocks(regtest_blocks_dir, tmp_path / "blocks")
+    blk = blocks / "blk00000.dat"
+    size = blk.stat().st_size
+    with open(blk, "ab") as fh:
+        fh.write(b"\x01\x02\x03\x04\x05\x06\x07\x08" + bytes(64))
+    code, _, err = cli_run(
+        "ingest", str(blocks), "--data", str(tmp_path / "ds"), "--network", "regtest"
+    )
+    assert code == 2
+    assert f"offset {size}: unexpected bytes" in _one_line_error(err)
+
+
 def test_flipped_byte_is_a_merkle_mismatch_naming_file_and_offset(
     cli_run: Any, tmp_path: Path, regtest_blocks_dir: Path
 ) -> None:

@@ -72,7 +72,25 @@ def find_blocks_dir(source: Path, network: Network) -> Path:
 
 
 @njit(cache=True)
-def _scan_records(data, magic, start):  # type: ignore[no-untyped-def]
+def _is_padding(data, key, pos, count):  # type: ignore[no-untyped-def]
+    """Are ``count`` bytes at ``pos`` pre-allocated padding?
+
+    Core pre-allocates files with zeros written past the XOR layer, so after de-obfuscation the
+    padding reads as the key (``key[i % 8]``); plain zeros are accepted too (no key, or a
+    copy that was de-obfuscated as a whole).
+    """
+    zeros = True
+    keyed = True
+    for q in range(pos, pos + count):
+        if data[q] != 0:
+            zeros = False
+        if data[q] != key[q % 8]:
+            keyed = False
+    return zeros or keyed
+
+
+@njit(cache=True)
+def _scan_records(data, magic, key, start):  # type: ignore[no-untyped-def]
     """Return (offsets, sizes, end_state, end_pos) of framed records in de-XORed ``data``.
 
     end_state: 0 clean end / padding, 1 truncated record at end_pos, 2 unknown magic at end_pos.
@@ -101,15 +119,14 @@ def _scan_records(data, magic, start):  # type: ignore[no-untyped-def]
             sizes[k] = size
             k += 1
             pos += 8 + size
-        elif data[pos] == 0 and data[pos + 1] == 0 and data[pos + 2] == 0 and data[pos + 3] == 0:
+        elif _is_padding(data, key, pos, 8):
             return offs[:k], sizes[:k], 0, pos
         else:
             return offs[:k], sizes[:k], 2, pos
     if pos < n and pos + 8 > n:
-        # fewer than 8 bytes left: zero padding is fine, anything else is a cut record header
-        for q in range(pos, n):
-            if data[q] != 0:
-                return offs[:k], sizes[:k], 1, pos
+        # fewer than 8 bytes left: padding is fine, anything else is a cut record header
+        if not _is_padding(data, key, pos, n - pos):
+            return offs[:k], sizes[:k], 1, pos
     return offs[:k], sizes[:k], 0, pos
 
 
@@ -154,11 +171,12 @@ class BlockFiles:
         """
         records: list[BlockRecord] = []
         magic = np.frombuffer(self.network.magic, dtype=np.uint8)
+        key = np.frombuffer(self.key, dtype=np.uint8)
         for i, path in enumerate(self.paths):
             data = self.read_file(i)
             if data.shape[0] >= 4:
                 self._check_magic(path, bytes(data[:4]))
-            offs, sizes, state, pos = _scan_records(data, magic, 0)
+            offs, sizes, state, pos = _scan_records(data, magic, key, 0)
             for o, s in zip(offs.tolist(), sizes.tolist(), strict=True):
                 records.append(BlockRecord(i, o, s, data[o : o + 80].tobytes()))
             if state == 1:
