@@ -147,6 +147,8 @@ def eval_clustering_cmd(
         ("largest false merge (size)", fm["largest_size"]),
         ("largest false merge (wallets)", ", ".join(fm["largest_wallets"][:5]) or None),
         ("purity", report["purity"]),
+        ("recall ceiling: perfect change", report.get("recall_ceiling", {}).get("perfect_change")),
+        ("recall ceiling: + perfect sweeps", report.get("recall_ceiling", {}).get("perfect_self")),
         ("clusters", report["clusters"]),
         ("addresses scored", report["addresses_scored"]),
     ):

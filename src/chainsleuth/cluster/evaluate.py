@@ -1,9 +1,10 @@
 """Score a clustering run against ground truth (``truth/addresses.csv``: address → wallet).
 
 Reports pairwise precision/recall (from contingency counts, see
-:mod:`chainsleuth.cluster.metrics`), false merges with the largest one, purity, and for every
-change heuristic (and the consensus rule) its precision and recall at naming the change
-output. A transaction's true change is an output paying the wallet that owns all its inputs.
+:mod:`chainsleuth.cluster.metrics`), false merges with the largest one, purity, for every
+change heuristic (and the consensus and self-transfer rules) its precision and recall at naming
+the change output, and the recall a flawless change detector would reach on the same chain.
+A transaction's true change is an output paying the wallet that owns all its inputs.
 
 >>> # report = evaluate_clustering(ds, Path("truth"), run="default")
 >>> # report["pairwise"]["precision"] -> 0.9986
@@ -20,16 +21,25 @@ from numpy.typing import NDArray
 
 from chainsleuth.cluster.metrics import false_merges, pairwise_scores, purity
 from chainsleuth.cluster.runs import load_address_cluster, run_dir, run_params
+from chainsleuth.cluster.unionfind import new_parent, roots_to_min_ids, union_links
 from chainsleuth.errors import InputError
-from chainsleuth.heuristics.change import ChangeContext, ChangeSignal, change_signals
+from chainsleuth.heuristics.change import ChangeContext, ChangeSignal, signals_of
 from chainsleuth.heuristics.coinjoin import detect_coinjoins
 from chainsleuth.heuristics.consensus import DEFAULT_CONSENSUS, consensus_change
+from chainsleuth.heuristics.cospend import first_input_addr, multi_input_pairs
+from chainsleuth.heuristics.selftransfer import SELF_TRANSFER, self_transfers
 from chainsleuth.heuristics.view import ChainView, load_chain_view
 
 if TYPE_CHECKING:
     from chainsleuth.store.dataset import Dataset
 
-__all__ = ["change_scores", "evaluate_clustering", "true_change", "truth_wallets"]
+__all__ = [
+    "change_scores",
+    "evaluate_clustering",
+    "recall_ceilings",
+    "true_change",
+    "truth_wallets",
+]
 
 I64 = NDArray[np.int64]
 
@@ -108,20 +118,64 @@ def _score(picked: I64, truth: NDArray[np.bool_], n_true: int) -> dict[str, Any]
 
 
 def change_scores(view: ChainView, wallet: I64) -> dict[str, dict[str, Any]]:
-    """Precision/recall of each change heuristic's candidates and of the consensus rule.
+    """Precision/recall of each change heuristic's candidates, the consensus rule and the
+    self-transfer rule.
 
-    Recall counts true change outputs of the transactions the heuristics judge.
+    Recall counts true change outputs of the transactions the heuristics judge; for the
+    self-transfer rule, consolidations (≥ 2 inputs, 1 output) that pay their sender.
     """
     coinjoin = detect_coinjoins(view).mask
     ctx = ChangeContext.of(view, coinjoin)
-    truth = true_change(view, wallet) & ctx.eligible_out
+    self_paid = true_change(view, wallet)
+    truth = self_paid & ctx.eligible_out
     n_true = int(truth.sum())
-    signals: dict[str, ChangeSignal] = change_signals(view, coinjoin=coinjoin)
+    signals: dict[str, ChangeSignal] = signals_of(ctx)
     out: dict[str, dict[str, Any]] = {}
     for name, sig in signals.items():
         out[name] = _score(sig.candidate[sig.candidate >= 0], truth, n_true)
     chosen = {n: signals[n] for n in DEFAULT_CONSENSUS}
     out["consensus"] = _score(consensus_change(chosen).out, truth, n_true)
+    sweeps = (view.tx_n_in >= 2) & (view.tx_n_out == 1) & ~view.is_coinbase
+    sweep_truth = self_paid & sweeps[view.out_tx]
+    out[SELF_TRANSFER] = _score(self_transfers(ctx).out, sweep_truth, int(sweep_truth.sum()))
+    return out
+
+
+def recall_ceilings(view: ChainView, wallet: I64) -> dict[str, float]:
+    """Pairwise recall an input→output rule could reach at best on this chain.
+
+    Both ceilings cluster with multi-input links (CoinJoins skipped) plus, from the truth,
+    every output that pays the wallet owning all inputs of its transaction: ``perfect_change``
+    links those of ≥ 2-output transactions (a flawless change detector), ``perfect_self``
+    links all of them (also consolidations into the sender's own address). A run's recall can
+    only exceed them through wrong links.
+
+    >>> from chainsleuth.heuristics.view import ChainView
+    >>> v = ChainView.from_columns(
+    ...     tx_id=[0], height=[1], version=[2], locktime=[0], is_coinbase=[False], n_in=[1],
+    ...     n_out=[2], in_addr=[0], in_value=[9], in_type=[2], in_sequence=[0],
+    ...     in_prev_out=[-1], out_value=[2, 6], out_addr=[1, 2], out_type=[2, 2],
+    ...     out_spent_by=[-1, -1])
+    >>> recall_ceilings(v, np.array([0, 1, 0]))
+    {'perfect_change': 1.0, 'perfect_self': 1.0}
+    """
+    coinjoin = detect_coinjoins(view).mask
+    a, b, _ = multi_input_pairs(view, skip=coinjoin)
+    anchor = first_input_addr(view)
+    own = true_change(view, wallet) & ~coinjoin[view.out_tx] & (anchor[view.out_tx] >= 0)
+    multi_out = view.tx_n_out[view.out_tx] >= 2
+    out: dict[str, float] = {}
+    for label, chosen in (("perfect_change", own & multi_out), ("perfect_self", own)):
+        pos = np.flatnonzero(chosen)
+        parent = new_parent(view.n_addr)
+        union_links(
+            parent,
+            np.concatenate([a, anchor[view.out_tx[pos]]]),
+            np.concatenate([b, view.out_addr[pos]]),
+        )
+        cluster = roots_to_min_ids(parent)
+        n = min(len(cluster), len(wallet))
+        out[label] = pairwise_scores(cluster[:n], wallet[:n]).recall
     return out
 
 
@@ -165,4 +219,5 @@ def evaluate_clustering(
     if with_change:
         view = load_chain_view(ds)
         report["change"] = change_scores(view, wallet)
+        report["recall_ceiling"] = recall_ceilings(view, wallet)
     return report

@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from chainsleuth.heuristics.consensus import ChangeLinks
+from chainsleuth.heuristics.cospend import first_input_addr, multi_input_pairs
 from chainsleuth.heuristics.view import ChainView
 
 __all__ = ["MULTI_INPUT", "Links", "change_links", "concat_links", "multi_input_links"]
@@ -53,26 +54,13 @@ class Links:
         return [self.rules[int(r)] for r in self.rule]
 
 
-def _first_input_addr(view: ChainView) -> I64:
-    """Per transaction: the addr_id of its first input that has one (-1 if none)."""
-    has = view.in_addr >= 0
-    anchor = np.full(view.n_tx, -1, dtype=np.int64)
-    pos = np.flatnonzero(has)[::-1]  # later writes win, so write in reverse order
-    anchor[view.in_tx[pos]] = view.in_addr[pos]
-    return anchor
-
-
 def multi_input_links(view: ChainView, *, skip: NDArray[np.bool_]) -> Links:
     """Link each input address to its transaction's first input address, except ``skip`` txs.
 
     See the module docstring for an example.
     """
-    anchor = _first_input_addr(view)
-    tx = view.in_tx
-    keep = (view.in_addr >= 0) & ~skip[tx] & ~view.is_coinbase[tx] & (view.in_addr != anchor[tx])
-    a = anchor[tx[keep]]
-    b = view.in_addr[keep]
-    return Links(a, b, tx[keep], np.zeros(len(a), dtype=np.int64), [MULTI_INPUT])
+    a, b, tx = multi_input_pairs(view, skip=skip)
+    return Links(a, b, tx, np.zeros(len(a), dtype=np.int64), [MULTI_INPUT])
 
 
 def change_links(view: ChainView, change: ChangeLinks) -> Links:
@@ -89,7 +77,7 @@ def change_links(view: ChainView, change: ChangeLinks) -> Links:
     >>> l.a.tolist(), l.b.tolist(), l.rule_names()
     ([4], [6], ['change:x+y'])
     """
-    anchor = _first_input_addr(view)
+    anchor = first_input_addr(view)
     a = anchor[change.tx]
     b = view.out_addr[change.out]
     rules = sorted(set(change.rules))

@@ -43,9 +43,10 @@ from chainsleuth.cluster.links import (
 from chainsleuth.cluster.spec import HeuristicSpec, parse_heuristics
 from chainsleuth.cluster.unionfind import NO_GUARD, new_parent, roots_to_min_ids, union_links
 from chainsleuth.errors import InputError
-from chainsleuth.heuristics.change import change_signals
+from chainsleuth.heuristics.change import ChangeContext, signals_of
 from chainsleuth.heuristics.coinjoin import detect_coinjoins
 from chainsleuth.heuristics.consensus import consensus_change
+from chainsleuth.heuristics.selftransfer import self_transfers
 from chainsleuth.heuristics.view import ChainView, load_chain_view
 
 if TYPE_CHECKING:
@@ -103,9 +104,13 @@ def build_links(view: ChainView, spec: HeuristicSpec) -> tuple[Links, int]:
     parts: list[Links] = []
     if spec.multi_input:
         parts.append(multi_input_links(view, skip=coinjoin))
-    if spec.change:
-        signals = change_signals(view, list(spec.change), coinjoin=coinjoin)
-        parts.append(change_links(view, consensus_change(signals)))
+    if spec.change or spec.self_transfer:
+        ctx = ChangeContext.of(view, coinjoin)
+        if spec.change:
+            signals = signals_of(ctx, list(spec.change))
+            parts.append(change_links(view, consensus_change(signals)))
+        if spec.self_transfer:
+            parts.append(change_links(view, self_transfers(ctx)))
     return concat_links(parts), int(coinjoin.sum())
 
 

@@ -1,12 +1,12 @@
 """Which heuristics a clustering run applies, parsed from the ``--heuristics`` option.
 
 ``multi-input`` links co-spent inputs (CoinJoins and coinbases skipped); ``default`` adds the
-consensus change rule and the collapse guard. A comma-separated list may name
-``multi-input``, ``change`` (the default consensus set), ``collapse-guard`` and individual
-change heuristics (which then form the consensus set).
+consensus change rule, self-transfers and the collapse guard. A comma-separated list may name
+``multi-input``, ``change`` (the default consensus set), ``self-transfer``, ``collapse-guard``
+and individual change heuristics (which then form the consensus set).
 
 >>> parse_heuristics("multi-input")
-HeuristicSpec(multi_input=True, change=(), collapse_guard=False)
+HeuristicSpec(multi_input=True, change=(), collapse_guard=False, self_transfer=False)
 >>> parse_heuristics("multi-input,fresh_address,script_type").change
 ('fresh_address', 'script_type')
 """
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from chainsleuth.errors import InputError
 from chainsleuth.heuristics.change import CHANGE_HEURISTICS
 from chainsleuth.heuristics.consensus import DEFAULT_CONSENSUS
+from chainsleuth.heuristics.selftransfer import SELF_TRANSFER
 
 __all__ = ["HeuristicSpec", "parse_heuristics"]
 
@@ -29,6 +30,7 @@ class HeuristicSpec:
     multi_input: bool
     change: tuple[str, ...]
     collapse_guard: bool
+    self_transfer: bool = False
 
     def names(self) -> list[str]:
         """The heuristics as recorded in ``params.json``.
@@ -38,6 +40,8 @@ class HeuristicSpec:
         """
         out = ["multi-input"] if self.multi_input else []
         out += [f"change:{name}" for name in self.change]
+        if self.self_transfer:
+            out.append(SELF_TRANSFER)
         if self.collapse_guard:
             out.append("collapse-guard")
         return out
@@ -51,23 +55,32 @@ def parse_heuristics(text: str) -> HeuristicSpec:
     tokens = [t.strip() for t in text.split(",") if t.strip()]
     if not tokens:
         raise InputError(f"no heuristics given: {text!r}")
-    multi = guard = False
+    multi = guard = selfx = False
     change: list[str] = []
     for token in tokens:
         if token == "default":
-            multi = guard = True
+            multi = guard = selfx = True
             change.extend(DEFAULT_CONSENSUS)
         elif token == "multi-input":
             multi = True
         elif token == "collapse-guard":
             guard = True
+        elif token == SELF_TRANSFER:
+            selfx = True
         elif token == "change":
             change.extend(DEFAULT_CONSENSUS)
         elif token in CHANGE_HEURISTICS:
             change.append(token)
         else:
             known = ", ".join(
-                ["default", "multi-input", "change", "collapse-guard", *CHANGE_HEURISTICS]
+                [
+                    "default",
+                    "multi-input",
+                    "change",
+                    SELF_TRANSFER,
+                    "collapse-guard",
+                    *CHANGE_HEURISTICS,
+                ]
             )
             raise InputError(f"unknown heuristic: {token!r} (known: {known})")
-    return HeuristicSpec(multi, tuple(dict.fromkeys(change)), guard)
+    return HeuristicSpec(multi, tuple(dict.fromkeys(change)), guard, selfx)

@@ -21,6 +21,8 @@ Heuristics (sources in each docstring):
 - ``peel_chain`` — in a 1-input peel step the change is the output that continues the chain
   (spent alone into another 1-input/2-output step).
 - ``output_order`` — wallets that append change put it last (weak; Core randomises).
+- ``cospent_elsewhere`` — an output whose address is later spent together with coins of
+  another wallet (another multi-input cluster) is that wallet's, so it is not the change.
 
 >>> from chainsleuth.heuristics.view import ChainView
 >>> v = ChainView.from_columns(
@@ -42,6 +44,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from chainsleuth.heuristics.coinjoin import detect_coinjoins
+from chainsleuth.heuristics.cospend import first_input_addr, multi_input_clusters
 from chainsleuth.heuristics.outputs import min_input_value, output_in_inputs
 from chainsleuth.heuristics.view import ChainView
 
@@ -51,6 +54,7 @@ __all__ = [
     "ChangeSignal",
     "address_reuse",
     "change_signals",
+    "cospent_elsewhere",
     "fingerprint",
     "fresh_address",
     "is_round",
@@ -59,6 +63,7 @@ __all__ = [
     "peel_chain",
     "round_number",
     "script_type",
+    "signals_of",
 ]
 
 BoolArray = NDArray[np.bool_]
@@ -87,10 +92,19 @@ class ChangeContext:
     """per address: the first output position paying it"""
     addr_n_outputs: I64
     """per address: how many outputs pay it"""
+    cospend_cluster: I64
+    """per address: its cluster under multi-input (co-spend) links alone"""
+    sender_cluster: I64
+    """per transaction: the co-spend cluster of its inputs (-1 without input addresses)"""
 
     @classmethod
-    def of(cls, view: ChainView, coinjoin: BoolArray | None = None) -> ChangeContext:
-        """Compute the shared facts; CoinJoins are detected unless a mask is given.
+    def of(
+        cls,
+        view: ChainView,
+        coinjoin: BoolArray | None = None,
+        cospend_cluster: I64 | None = None,
+    ) -> ChangeContext:
+        """Compute the shared facts; CoinJoins and co-spend clusters unless given.
 
         >>> from chainsleuth.heuristics.view import ChainView
         >>> v = ChainView.from_columns(
@@ -113,12 +127,18 @@ class ChangeContext:
         positions = np.arange(view.n_out, dtype=np.int64)
         np.minimum.at(first, view.out_addr[has_addr], positions[has_addr])
         counts = np.bincount(view.out_addr[has_addr], minlength=view.n_addr).astype(np.int64)
+        if cospend_cluster is None:
+            cospend_cluster = multi_input_clusters(view, skip=coinjoin)
+        anchor = first_input_addr(view)
+        sender = np.where(anchor >= 0, cospend_cluster[np.maximum(anchor, 0)], -1)
         return cls(
             view=view,
             eligible_tx=eligible_tx,
             eligible_out=eligible_tx[view.out_tx] & has_addr,
             addr_first_out=first,
             addr_n_outputs=counts,
+            cospend_cluster=cospend_cluster,
+            sender_cluster=sender.astype(np.int64),
         )
 
 
@@ -307,6 +327,25 @@ def output_order(ctx: ChangeContext) -> BoolArray:
     return positions == view.out_start[view.out_tx + 1] - 1
 
 
+def cospent_elsewhere(ctx: ChangeContext) -> BoolArray:
+    """Co-spent elsewhere: an output later spent together with another wallet's coins is a payment.
+
+    Source: the multi-input heuristic (Nakamoto 2008, §10; Meiklejohn et al. 2013) applied to
+    the outputs' future, as in Androulaki et al. (FC 2013), who combine it with change
+    detection. When an output's address ends up in a co-spend cluster of two or more addresses
+    that does not hold the sender's inputs, the payee's wallet spent it: it is ruled out as
+    change. Outputs spent alone, not yet spent, or co-spent with the sender stay possible.
+    Because a fragmented sender can look like another wallet, this signal only ever votes
+    together with another heuristic.
+    """
+    view = ctx.view
+    addr = np.maximum(view.out_addr, 0)
+    cluster = ctx.cospend_cluster[addr]
+    size = np.bincount(ctx.cospend_cluster, minlength=view.n_addr)
+    elsewhere = (cluster != ctx.sender_cluster[view.out_tx]) & (size[cluster] >= 2)
+    return ~(elsewhere & (view.out_addr >= 0))
+
+
 CHANGE_HEURISTICS: dict[str, Callable[[ChangeContext], BoolArray]] = {
     "address_reuse": address_reuse,
     "fresh_address": fresh_address,
@@ -316,8 +355,27 @@ CHANGE_HEURISTICS: dict[str, Callable[[ChangeContext], BoolArray]] = {
     "fingerprint": fingerprint,
     "peel_chain": peel_chain,
     "output_order": output_order,
+    "cospent_elsewhere": cospent_elsewhere,
 }
 """Every change heuristic by name."""
+
+
+def signals_of(ctx: ChangeContext, names: list[str] | None = None) -> dict[str, ChangeSignal]:
+    """The named heuristics' verdicts (all by default) on a prepared context.
+
+    >>> from chainsleuth.heuristics.view import ChainView
+    >>> v = ChainView.from_columns(
+    ...     tx_id=[0], height=[1], version=[1], locktime=[0], is_coinbase=[False], n_in=[1],
+    ...     n_out=[2], in_addr=[0], in_value=[9], in_type=[2], in_sequence=[0],
+    ...     in_prev_out=[-1], out_value=[5, 3], out_addr=[1, 2], out_type=[2, 4],
+    ...     out_spent_by=[-1, -1])
+    >>> signals_of(ChangeContext.of(v), ["script_type"])["script_type"].candidate.tolist()
+    [0]
+    """
+    chosen = list(CHANGE_HEURISTICS) if names is None else names
+    return {
+        name: ChangeSignal.from_possible(name, ctx, CHANGE_HEURISTICS[name](ctx)) for name in chosen
+    }
 
 
 def change_signals(
@@ -325,13 +383,10 @@ def change_signals(
     names: list[str] | None = None,
     *,
     coinjoin: BoolArray | None = None,
+    cospend_cluster: I64 | None = None,
 ) -> dict[str, ChangeSignal]:
     """Run the named change heuristics (all by default) and summarise each one's verdict.
 
     See the module docstring for an example.
     """
-    ctx = ChangeContext.of(view, coinjoin)
-    chosen = list(CHANGE_HEURISTICS) if names is None else names
-    return {
-        name: ChangeSignal.from_possible(name, ctx, CHANGE_HEURISTICS[name](ctx)) for name in chosen
-    }
+    return signals_of(ChangeContext.of(view, coinjoin, cospend_cluster), names)

@@ -123,10 +123,9 @@ def _scan_records(data, magic, key, start):  # type: ignore[no-untyped-def]
             return offs[:k], sizes[:k], 0, pos
         else:
             return offs[:k], sizes[:k], 2, pos
-    if pos < n and pos + 8 > n:
-        # fewer than 8 bytes left: padding is fine, anything else is a cut record header
-        if not _is_padding(data, key, pos, n - pos):
-            return offs[:k], sizes[:k], 1, pos
+    # fewer than 8 bytes left: padding is fine, anything else is a cut record header
+    if pos < n and not _is_padding(data, key, pos, n - pos):
+        return offs[:k], sizes[:k], 1, pos
     return offs[:k], sizes[:k], 0, pos
 
 
