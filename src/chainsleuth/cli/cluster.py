@@ -27,8 +27,8 @@ def cluster_cmd(
     heuristics: str = typer.Option(
         "default",
         "--heuristics",
-        help="multi-input | default | comma list (multi-input, change, collapse-guard, "
-        "change heuristic names).",
+        help="multi-input | default | comma list (multi-input, change, self-transfer, "
+        "collapse-guard, change heuristic names). See docs/clustering.md.",
     ),
     name: str | None = typer.Option(None, "--name", help="Run name (default: the heuristics)."),
     max_merge_size: int = typer.Option(
