@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from chainsleuth.cluster.links import multi_input_links
 from chainsleuth.cluster.unionfind import (
@@ -68,3 +69,19 @@ def test_kernel_matches_python_twin_on_regtest_links() -> None:
     assert np.array_equal(m1, m2) and np.array_equal(h1, h2)
     assert np.array_equal(p1, p2) and np.array_equal(x1, x2)
     assert np.array_equal(roots_to_min_ids(p1), roots_to_min_ids(p2))
+
+
+def test_int64_state_past_int32_ids_clusters_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past 2^31 addresses the state switches to int64; both widths cluster the same links."""
+    import chainsleuth.cluster.unionfind as uf
+
+    chain = core_chain()
+    links = multi_input_links(chain.view, skip=detect_coinjoins(chain.view).mask)
+    narrow = new_parent(chain.view.n_addr)
+    monkeypatch.setattr(uf, "INT32_LIMIT", 0)
+    wide = uf.new_parent(chain.view.n_addr)
+    assert (narrow.dtype, wide.dtype) == (np.dtype(np.int32), np.dtype(np.int64))
+    m_narrow, _ = union_links(narrow, links.a, links.b)
+    m_wide, _ = union_links(wide, links.a, links.b)
+    assert np.array_equal(m_narrow, m_wide) and len(m_narrow) > 1000
+    assert np.array_equal(roots_to_min_ids(narrow), roots_to_min_ids(wide))
