@@ -41,6 +41,7 @@ from chainsleuth.cluster.links import (
     multi_input_links,
 )
 from chainsleuth.cluster.spec import HeuristicSpec, parse_heuristics
+from chainsleuth.cluster.stats import cluster_stats, member_stats
 from chainsleuth.cluster.unionfind import NO_GUARD, new_parent, roots_to_min_ids, union_links
 from chainsleuth.errors import InputError
 from chainsleuth.heuristics.change import ChangeContext, signals_of
@@ -136,83 +137,6 @@ def _actor_codes(ds: Dataset, n_addr: int) -> I64 | None:
     return out
 
 
-def cluster_stats(view: ChainView, cluster: I64) -> dict[str, NDArray[Any]]:
-    """Per-cluster size, first/last height, tx count, received, sent and balance.
-
-    >>> from chainsleuth.heuristics.view import ChainView
-    >>> v = ChainView.from_columns(
-    ...     tx_id=[0, 1], height=[5, 6], version=[1, 2], locktime=[0, 0],
-    ...     is_coinbase=[True, False], n_in=[1, 1], n_out=[1, 2], in_addr=[-1, 0],
-    ...     in_value=[0, 50], in_type=[-1, 2], in_sequence=[0, 0], in_prev_out=[-1, 0],
-    ...     out_value=[50, 30, 19], out_addr=[0, 1, 0], out_type=[2, 2, 2],
-    ...     out_spent_by=[1, -1, -1])
-    >>> s = cluster_stats(v, np.array([0, 1, 0]))
-    >>> s["cluster_id"].tolist(), s["size"].tolist(), s["balance"].tolist(), s["n_txs"].tolist()
-    ([0, 1], [2, 1], [19, 30], [2, 1])
-    """
-    ids, size = np.unique(cluster, return_counts=True)
-    n = len(ids)
-    out_ok = view.out_addr >= 0
-    in_ok = view.in_addr >= 0
-    oc = np.searchsorted(ids, cluster[view.out_addr[out_ok]])
-    ic = np.searchsorted(ids, cluster[view.in_addr[in_ok]])
-    received = np.bincount(oc, weights=view.out_value[out_ok], minlength=n)
-    sent = np.bincount(ic, weights=view.in_value[in_ok], minlength=n)
-    out_h = view.height[view.out_tx[out_ok]].astype(np.int32)
-    in_h = view.height[view.in_tx[in_ok]].astype(np.int32)
-    first = np.full(n, np.iinfo(np.int32).max, dtype=np.int32)
-    last = np.full(n, -1, dtype=np.int32)
-    for c, h in ((oc, out_h), (ic, in_h)):
-        np.minimum.at(first, c, h)
-        np.maximum.at(last, c, h)
-    seen = first <= last
-    first[~seen] = -1
-    tx_keys = np.unique(
-        np.concatenate(
-            [
-                oc * np.int64(view.n_tx + 1) + view.out_tx[out_ok],
-                ic * np.int64(view.n_tx + 1) + view.in_tx[in_ok],
-            ]
-        )
-    )
-    n_txs = np.bincount(tx_keys // np.int64(view.n_tx + 1), minlength=n).astype(np.int64)
-    rec = np.rint(received).astype(np.int64)
-    snt = np.rint(sent).astype(np.int64)
-    return {
-        "cluster_id": ids.astype(np.int64),
-        "size": size.astype(np.int64),
-        "first_height": first,
-        "last_height": last,
-        "n_txs": n_txs,
-        "total_received": rec,
-        "total_sent": snt,
-        "balance": rec - snt,
-    }
-
-
-def _member_stats(view: ChainView, cluster: I64) -> pa.Table:
-    """Per address: its cluster, amounts received/sent and outputs received; sorted by cluster."""
-    n = len(cluster)
-    out_ok = view.out_addr >= 0
-    in_ok = view.in_addr >= 0
-    received = np.zeros(n, dtype=np.int64)
-    sent = np.zeros(n, dtype=np.int64)
-    np.add.at(received, view.out_addr[out_ok], view.out_value[out_ok])
-    np.add.at(sent, view.in_addr[in_ok], view.in_value[in_ok])
-    n_outputs = np.bincount(view.out_addr[out_ok], minlength=n).astype(np.int64)
-    addr = np.arange(n, dtype=np.int64)
-    order = np.lexsort((-received, cluster))
-    return pa.table(
-        {
-            "cluster_id": cluster[order],
-            "addr_id": addr[order],
-            "received": received[order],
-            "sent": sent[order],
-            "n_outputs": n_outputs[order],
-        }
-    )
-
-
 def _write_parquet(table: pa.Table, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     pq.write_table(table, tmp, row_group_size=1 << 17)
@@ -273,7 +197,7 @@ def cluster_dataset(
     held_cols = _evidence(view, links, held)
     held_cols["reason"] = pa.array(["collapse-guard"] * len(held), type=pa.string())
     _write_parquet(pa.table(held_cols), run_dir / "held.parquet")
-    _write_parquet(_member_stats(view, cluster), run_dir / "members.parquet")
+    _write_parquet(member_stats(view, cluster), run_dir / "members.parquet")
     params = {
         "name": run_name,
         "heuristics": spec.names(),

@@ -40,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 from numpy.typing import NDArray
 
 from chainsleuth.heuristics.outputs import (
@@ -90,13 +91,73 @@ WASABI2_DENOMINATIONS = _wasabi2_denominations()
 """The WabiSabi standard output denominations in sats (≥ 5000 sats)."""
 
 
+@njit(cache=True)
+def _in_sorted(v: int, table: I64) -> bool:
+    """Whether ``v`` is in the sorted, non-empty ``table`` (range test, then binary search)."""
+    n = len(table)
+    if v < table[0] or v > table[n - 1]:
+        return False
+    a = 0
+    b = n
+    while a < b:
+        m = (a + b) >> 1
+        if table[m] < v:
+            a = m + 1
+        else:
+            b = m
+    return bool(table[a] == v)
+
+
+@njit(cache=True)
+def _member_of_sorted(values: I64, table: I64) -> BoolArray:
+    """``np.isin(values, table)`` for a short sorted non-empty ``table``."""
+    out = np.zeros(len(values), np.bool_)
+    for i in range(len(values)):
+        out[i] = _in_sorted(values[i], table)
+    return out
+
+
+@njit(cache=True)
+def _output_kinds(
+    out_start: I64, out_type: NDArray[np.int8], out_value: I64, denoms: I64
+) -> tuple[BoolArray, BoolArray, I64]:
+    """Per transaction: all outputs P2WPKH? all P2WPKH or P2TR? count of standard denoms."""
+    n_tx = len(out_start) - 1
+    all_p2wpkh = np.zeros(n_tx, np.bool_)
+    all_segwit_key = np.zeros(n_tx, np.bool_)
+    standard = np.zeros(n_tx, np.int64)
+    for t in range(n_tx):
+        s = out_start[t]
+        e = out_start[t + 1]
+        p2wpkh = 0
+        segwit_key = 0
+        count = 0
+        for j in range(s, e):
+            kind = out_type[j]
+            if kind == _P2WPKH:
+                p2wpkh += 1
+                segwit_key += 1
+            elif kind == _P2TR:
+                segwit_key += 1
+            if _in_sorted(out_value[j], denoms):
+                count += 1
+        all_p2wpkh[t] = e > s and p2wpkh == e - s
+        all_segwit_key[t] = e > s and segwit_key == e - s
+        standard[t] = count
+    return all_p2wpkh, all_segwit_key, standard
+
+
 def is_wasabi2_denomination(values: NDArray[np.int64]) -> BoolArray:
     """Which values are WabiSabi standard denominations.
 
     >>> is_wasabi2_denomination(np.array([5000, 6561, 20000, 12345])).tolist()
     [True, True, True, False]
     """
-    return np.isin(values, WASABI2_DENOMINATIONS)
+    arr = np.asarray(values)
+    if arr.dtype != np.int64:
+        return np.isin(arr, WASABI2_DENOMINATIONS)
+    flat = np.ascontiguousarray(arr).reshape(-1)
+    return _member_of_sorted(flat, WASABI2_DENOMINATIONS).reshape(arr.shape)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,22 +186,16 @@ class CoinJoinContext:
         >>> CoinJoinContext.of(v).n_standard_denoms.tolist()
         [1]
         """
-        n_tx = view.n_tx
-        n_out = view.tx_n_out
-        p2wpkh = np.bincount(view.out_tx[view.out_type == _P2WPKH], minlength=n_tx)
-        segwit_key = np.bincount(
-            view.out_tx[(view.out_type == _P2WPKH) | (view.out_type == _P2TR)], minlength=n_tx
+        all_p2wpkh, all_segwit_key, standard = _output_kinds(
+            view.out_start, view.out_type, view.out_value, WASABI2_DENOMINATIONS
         )
-        standard = np.bincount(
-            view.out_tx[is_wasabi2_denomination(view.out_value)], minlength=n_tx
-        ).astype(np.int64)
         return cls(
             n_in=view.tx_n_in,
-            n_out=n_out,
+            n_out=view.tx_n_out,
             eq=equal_output_stats(view),
             distinct_in_addrs=distinct_input_addresses(view),
-            all_p2wpkh=(p2wpkh == n_out) & (n_out > 0),
-            all_segwit_key=(segwit_key == n_out) & (n_out > 0),
+            all_p2wpkh=all_p2wpkh,
+            all_segwit_key=all_segwit_key,
             n_standard_denoms=standard,
             not_coinbase=~view.is_coinbase,
         )

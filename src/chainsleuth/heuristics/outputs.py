@@ -1,7 +1,7 @@
 """Per-transaction summaries of output values and input addresses that several rules share.
 
-All functions are vectorised over the whole view (sorts and run-length counts, no Python loop
-over transactions).
+All functions run over the whole view in one linear pass (small numba kernels walking the
+CSR layout; no Python loop over transactions, no global sort).
 
 >>> from chainsleuth.heuristics.view import ChainView
 >>> v = ChainView.from_columns(
@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 from numpy.typing import NDArray
 
 from chainsleuth.heuristics.view import ChainView
@@ -50,6 +51,161 @@ class EqualOutputStats:
     """number of distinct output values"""
 
 
+_RUN = 16
+"""Runs up to this long are sorted by insertion; longer ones are merged from such runs."""
+
+
+@njit(cache=True)
+def _insertion_sort(buf: I64, lo: int, hi: int) -> None:
+    """Sort ``buf[lo:hi]`` in place."""
+    for i in range(lo + 1, hi):
+        v = buf[i]
+        j = i - 1
+        while j >= lo and buf[j] > v:
+            buf[j + 1] = buf[j]
+            j -= 1
+        buf[j + 1] = v
+
+
+@njit(cache=True)
+def _sort_values(buf: I64, tmp: I64, n: int) -> None:
+    """Sort ``buf[:n]`` in place (bottom-up merge sort over insertion-sorted runs; ``tmp`` is
+    scratch space of at least ``n``)."""
+    for lo in range(0, n, _RUN):
+        _insertion_sort(buf, lo, min(lo + _RUN, n))
+    if n <= _RUN:
+        return
+    src, dst = buf, tmp
+    in_buf = True
+    width = _RUN
+    while width < n:
+        for lo in range(0, n, 2 * width):
+            mid = min(lo + width, n)
+            hi = min(lo + 2 * width, n)
+            i, j = lo, mid
+            for k in range(lo, hi):
+                if j >= hi or (i < mid and src[i] <= src[j]):
+                    dst[k] = src[i]
+                    i += 1
+                else:
+                    dst[k] = src[j]
+                    j += 1
+        src, dst = dst, src
+        in_buf = not in_buf
+        width *= 2
+    if not in_buf:
+        for k in range(n):  # (an explicit loop: slice assignment is slow to compile)
+            buf[k] = src[k]
+
+
+@njit(cache=True)
+def _equal_output_kernel(out_start: I64, out_value: I64) -> tuple[I64, I64, I64, I64]:
+    """Per transaction: largest equal-value group, its value, groups of ≥ 2, distinct values."""
+    n_tx = len(out_start) - 1
+    largest = np.zeros(n_tx, np.int64)
+    largest_value = np.zeros(n_tx, np.int64)
+    n_groups = np.zeros(n_tx, np.int64)
+    n_distinct = np.zeros(n_tx, np.int64)
+    widest = 0
+    for t in range(n_tx):
+        widest = max(widest, out_start[t + 1] - out_start[t])
+    buf = np.empty(widest, np.int64)
+    tmp = np.empty(widest, np.int64)
+    for t in range(n_tx):
+        s = out_start[t]
+        n = out_start[t + 1] - s
+        if n == 0:
+            continue
+        if n == 1:
+            largest[t] = 1
+            largest_value[t] = out_value[s]
+            n_distinct[t] = 1
+            continue
+        for k in range(n):
+            buf[k] = out_value[s + k]
+        _sort_values(buf, tmp, n)
+        best = 0
+        best_value = 0
+        groups = 0
+        distinct = 0
+        run = 1
+        for k in range(1, n + 1):
+            if k < n and buf[k] == buf[k - 1]:
+                run += 1
+                continue
+            distinct += 1
+            if run >= 2:
+                groups += 1
+            if run >= best:  # ties: the later run (the larger value) wins
+                best = run
+                best_value = buf[k - 1]
+            run = 1
+        largest[t] = best
+        largest_value[t] = best_value
+        n_groups[t] = groups
+        n_distinct[t] = distinct
+    return largest, largest_value, n_groups, n_distinct
+
+
+@njit(cache=True)
+def _distinct_kernel(in_start: I64, in_addr: I64, n_slots: int) -> I64:
+    """Per transaction: the number of distinct non-negative input addresses."""
+    n_tx = len(in_start) - 1
+    out = np.zeros(n_tx, np.int64)
+    seen = np.full(n_slots, -1, np.int64)
+    for t in range(n_tx):
+        count = 0
+        for i in range(in_start[t], in_start[t + 1]):
+            a = in_addr[i]
+            if a >= 0 and seen[a] != t:
+                seen[a] = t
+                count += 1
+        out[t] = count
+    return out
+
+
+@njit(cache=True)
+def _min_input_kernel(in_start: I64, in_value: I64, is_coinbase: NDArray[np.bool_]) -> I64:
+    """Per transaction: the smallest input value (0 for a coinbase or no input)."""
+    n_tx = len(in_start) - 1
+    out = np.zeros(n_tx, np.int64)
+    for t in range(n_tx):
+        s = in_start[t]
+        e = in_start[t + 1]
+        if s == e or is_coinbase[t]:
+            continue
+        m = in_value[s]
+        for i in range(s + 1, e):
+            m = min(m, in_value[i])
+        out[t] = m
+    return out
+
+
+@njit(cache=True)
+def _output_in_inputs_kernel(
+    in_start: I64, in_addr: I64, out_start: I64, out_addr: I64, n_slots: int
+) -> NDArray[np.bool_]:
+    """Per output: is its (non-negative) address among its transaction's input addresses?"""
+    n_tx = len(in_start) - 1
+    found = np.zeros(len(out_addr), np.bool_)
+    seen = np.full(n_slots, -1, np.int64)
+    for t in range(n_tx):
+        for i in range(in_start[t], in_start[t + 1]):
+            a = in_addr[i]
+            if a >= 0:
+                seen[a] = t
+        for j in range(out_start[t], out_start[t + 1]):
+            a = out_addr[j]
+            if 0 <= a < n_slots and seen[a] == t:
+                found[j] = True
+    return found
+
+
+def _slots(addr: I64) -> int:
+    """Size of a marking array indexed by the non-negative values of ``addr``."""
+    return int(addr.max(initial=-1)) + 1
+
+
 def equal_output_stats(view: ChainView) -> EqualOutputStats:
     """Equal-value output groups of every transaction (see :class:`EqualOutputStats`).
 
@@ -62,25 +218,9 @@ def equal_output_stats(view: ChainView) -> EqualOutputStats:
     >>> int(equal_output_stats(v).largest_group[0])
     1
     """
-    n_tx = view.n_tx
-    order = np.lexsort((view.out_value, view.out_tx))
-    tx = view.out_tx[order]
-    val = view.out_value[order]
-    if len(tx) == 0:
-        zero = np.zeros(n_tx, dtype=np.int64)
-        return EqualOutputStats(zero, zero.copy(), zero.copy(), zero.copy())
-    starts = np.flatnonzero(np.r_[True, (tx[1:] != tx[:-1]) | (val[1:] != val[:-1])])
-    lengths = np.diff(np.r_[starts, len(tx)]).astype(np.int64)
-    run_tx = tx[starts]
-    run_val = val[starts]
-    largest = np.zeros(n_tx, dtype=np.int64)
-    np.maximum.at(largest, run_tx, lengths)
-    # value of the largest group: among runs reaching the maximum, the last (largest value) wins
-    at_max = lengths == largest[run_tx]
-    largest_value = np.zeros(n_tx, dtype=np.int64)
-    largest_value[run_tx[at_max]] = run_val[at_max]
-    n_groups = np.bincount(run_tx[lengths >= 2], minlength=n_tx).astype(np.int64)
-    n_distinct = np.bincount(run_tx, minlength=n_tx).astype(np.int64)
+    largest, largest_value, n_groups, n_distinct = _equal_output_kernel(
+        view.out_start, view.out_value
+    )
     return EqualOutputStats(largest, largest_value, n_groups, n_distinct)
 
 
@@ -89,16 +229,7 @@ def distinct_input_addresses(view: ChainView) -> I64:
 
     See the module example.
     """
-    has = view.in_addr >= 0
-    tx = view.in_tx[has]
-    addr = view.in_addr[has]
-    order = np.lexsort((addr, tx))
-    tx_s = tx[order]
-    addr_s = addr[order]
-    if len(tx_s) == 0:
-        return np.zeros(view.n_tx, dtype=np.int64)
-    first = np.r_[True, (tx_s[1:] != tx_s[:-1]) | (addr_s[1:] != addr_s[:-1])]
-    return np.bincount(tx_s[first], minlength=view.n_tx).astype(np.int64)
+    return _distinct_kernel(view.in_start, view.in_addr, _slots(view.in_addr))
 
 
 def min_input_value(view: ChainView) -> I64:
@@ -113,11 +244,7 @@ def min_input_value(view: ChainView) -> I64:
     >>> min_input_value(v).tolist()
     [4]
     """
-    out = np.full(view.n_tx, np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(out, view.in_tx, view.in_value)
-    out[view.tx_n_in == 0] = 0
-    out[view.is_coinbase] = 0
-    return out
+    return _min_input_kernel(view.in_start, view.in_value, view.is_coinbase)
 
 
 def output_in_inputs(view: ChainView) -> NDArray[np.bool_]:
@@ -132,8 +259,6 @@ def output_in_inputs(view: ChainView) -> NDArray[np.bool_]:
     >>> output_in_inputs(v).tolist()
     [False, True]
     """
-    width = np.int64(max(view.n_addr, 1) + 1)
-    in_keys = np.unique(view.in_tx[view.in_addr >= 0] * width + view.in_addr[view.in_addr >= 0])
-    out_keys = view.out_tx * width + view.out_addr
-    found = np.isin(out_keys, in_keys)
-    return found & (view.out_addr >= 0)
+    return _output_in_inputs_kernel(
+        view.in_start, view.in_addr, view.out_start, view.out_addr, _slots(view.in_addr)
+    )
