@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chainsleuth.cluster.evaluate import true_change
 from chainsleuth.heuristics.change import CHANGE_HEURISTICS, change_signals, is_round
@@ -18,6 +20,18 @@ PKH = script_type_code("pubkeyhash")
 def test_is_round() -> None:
     values = np.array([100_000_000, 1_200_000, 350_000, 19_123, 1_234_567, 120, 1_230_000])
     assert is_round(values).tolist() == [True, True, True, False, False, False, True]
+
+
+@given(st.lists(st.integers(min_value=-5, max_value=21_000_000 * 10**8), max_size=50))
+def test_is_round_matches_the_decimal_digits(values: list[int]) -> None:
+    """Round = ≥ 3 trailing zeros and ≤ 3 significant digits, read off the decimal string."""
+
+    def by_text(x: int) -> bool:
+        text = str(x)
+        digits = text.rstrip("0")
+        return x > 0 and len(text) - len(digits) >= 3 and len(digits) <= 3
+
+    assert is_round(np.array(values, dtype=np.int64)).tolist() == [by_text(x) for x in values]
 
 
 def payment_view() -> ChainView:

@@ -144,12 +144,14 @@ def _write_parquet(table: pa.Table, path: Path) -> None:
 
 
 def _evidence(view: ChainView, links: Links, idx: I64) -> dict[str, Any]:
-    names = np.array(links.rules, dtype=object)
+    # rule names expanded from their codes in Arrow (no Python string per row)
+    codes = pa.array(links.rule[idx].astype(np.int32), type=pa.int32())
+    rule = pa.DictionaryArray.from_arrays(codes, pa.array(links.rules, type=pa.string()))
     return {
         "addr_a": links.a[idx],
         "addr_b": links.b[idx],
         "tx_id": view.tx_id[links.tx[idx]],
-        "rule": pa.array(names[links.rule[idx]].tolist() if len(idx) else [], type=pa.string()),
+        "rule": rule.cast(pa.string()),
     }
 
 

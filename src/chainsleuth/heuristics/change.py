@@ -41,6 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 from numpy.typing import NDArray
 
 from chainsleuth.heuristics.coinjoin import detect_coinjoins
@@ -238,23 +239,34 @@ def optimal_change(ctx: ChangeContext) -> BoolArray:
     return multi & (view.out_value < smallest[view.out_tx])
 
 
+@njit(cache=True)
+def _round_mask(values: I64, max_significant: int, min_trailing_zeros: int) -> BoolArray:
+    out = np.zeros(values.shape[0], dtype=np.bool_)
+    for i in range(values.shape[0]):
+        rest = values[i]
+        if rest <= 0:
+            continue
+        trailing = 0
+        while rest % 10 == 0:
+            rest //= 10
+            trailing += 1
+        significant = 0
+        while rest > 0:
+            rest //= 10
+            significant += 1
+        out[i] = trailing >= min_trailing_zeros and significant <= max_significant
+    return out
+
+
 def is_round(values: I64, max_significant: int = 3, min_trailing_zeros: int = 3) -> BoolArray:
     """Round amounts: at most ``max_significant`` significant digits and ≥ 3 trailing zeros.
 
     >>> is_round(np.array([1_200_000, 100_000_000, 19_123, 350_000, 1_234_567])).tolist()
     [True, True, False, True, False]
     """
-    v = np.asarray(values, dtype=np.int64)
-    trailing = np.zeros(len(v), dtype=np.int64)
-    rest = v.copy()
-    for _ in range(18):
-        tens = (rest % 10 == 0) & (rest > 0)
-        if not tens.any():
-            break
-        trailing += tens
-        rest = np.where(tens, rest // 10, rest)
-    digits = np.floor(np.log10(np.maximum(v, 1))).astype(np.int64) + 1
-    return (v > 0) & (trailing >= min_trailing_zeros) & (digits - trailing <= max_significant)
+    v = np.ascontiguousarray(values, dtype=np.int64)
+    mask: BoolArray = _round_mask(v, max_significant, min_trailing_zeros)
+    return mask
 
 
 def round_number(ctx: ChangeContext) -> BoolArray:
