@@ -11,12 +11,13 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from chainsleuth.cli._app import app, console, eval_app
-from chainsleuth.cluster.evaluate import evaluate_clustering
-from chainsleuth.cluster.explain import explain_link
-from chainsleuth.cluster.run import DEFAULT_MAX_MERGE_SIZE, cluster_dataset
-from chainsleuth.store.dataset import Dataset
 
-__all__ = ["cluster_cmd", "eval_clustering_cmd", "explain_cmd"]
+__all__ = ["DEFAULT_MAX_MERGE_SIZE", "cluster_cmd", "eval_clustering_cmd", "explain_cmd"]
+
+# Same value as chainsleuth.cluster.run.DEFAULT_MAX_MERGE_SIZE, copied so that registering
+# the command does not import the clustering machinery (numba); tests/cli/test_startup.py
+# checks that the two agree.
+DEFAULT_MAX_MERGE_SIZE = 10_000
 
 DATA_OPT = typer.Option(..., "--data", help="Dataset directory.")
 
@@ -40,6 +41,9 @@ def cluster_cmd(
 
     Example: chainsleuth cluster --data data/regtest --heuristics multi-input --name mi
     """
+    from chainsleuth.cluster.run import cluster_dataset
+    from chainsleuth.store.dataset import Dataset
+
     with (
         Dataset.open(data) as ds,
         Progress(
@@ -93,6 +97,9 @@ def explain_cmd(
 
     Example: chainsleuth explain --data data/regtest bcrt1q... bcrt1q...
     """
+    from chainsleuth.cluster.explain import explain_link
+    from chainsleuth.store.dataset import Dataset
+
     with Dataset.open(data) as ds:
         result = explain_link(ds, address_a, address_b, run)
     if as_json:
@@ -131,6 +138,9 @@ def eval_clustering_cmd(
 
     Example: chainsleuth eval clustering --data data/regtest --truth truth/
     """
+    from chainsleuth.cluster.evaluate import evaluate_clustering
+    from chainsleuth.store.dataset import Dataset
+
     with Dataset.open(data) as ds:
         report = evaluate_clustering(ds, truth, run)
     if as_json:

@@ -5,25 +5,18 @@ from __future__ import annotations
 import string
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from chainsleuth.chain.address import script_to_address
-from chainsleuth.chain.block import Block
-from chainsleuth.chain.decode import (
-    block_to_core_json,
-    btc_value,
-    decode_raw,
-    dumps_core_json,
-    tx_to_core_json,
-)
-from chainsleuth.chain.network import Network, get_network
-from chainsleuth.chain.script import classify_script
-from chainsleuth.chain.tx import Tx
 from chainsleuth.cli._app import app, console
 from chainsleuth.errors import InputError
+
+if TYPE_CHECKING:
+    from chainsleuth.chain.block import Block
+    from chainsleuth.chain.network import Network
+    from chainsleuth.chain.tx import Tx
 
 __all__ = ["decode", "read_raw_input"]
 
@@ -77,6 +70,8 @@ def _utc(timestamp: int) -> str:
 
 
 def _btc(sats: int) -> str:
+    from chainsleuth.chain.decode import btc_value
+
     return f"{btc_value(sats):f}"
 
 
@@ -114,6 +109,9 @@ def _print_block(block: Block) -> None:
 
 
 def _print_tx(tx: Tx, network: Network) -> None:
+    from chainsleuth.chain.address import script_to_address
+    from chainsleuth.chain.script import classify_script
+
     console.print(f"[bold]transaction[/bold] {tx.txid.hex()}")
     if tx.has_witness:
         console.print(f"  wtxid    {tx.wtxid.hex()}")
@@ -167,6 +165,15 @@ def decode(
     A block prints like `getblock <hash> 2` (fields known from the block alone); a
     transaction like `decoderawtransaction`.
     """
+    from chainsleuth.chain.block import Block
+    from chainsleuth.chain.decode import (
+        block_to_core_json,
+        decode_raw,
+        dumps_core_json,
+        tx_to_core_json,
+    )
+    from chainsleuth.chain.network import get_network
+
     net = get_network(network)
     decoded = decode_raw(read_raw_input(source), net)
     if isinstance(decoded, Block):

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from chainsleuth.cli._app import app, console
-from chainsleuth.demo import default_scenario, run_demo
 
 
 @app.command()
@@ -22,4 +21,6 @@ def demo(
 
     Example: chainsleuth demo --workdir /tmp/demo --scenario scenarios/tiny.yaml
     """
+    from chainsleuth.demo import default_scenario, run_demo
+
     run_demo(workdir, scenario or default_scenario(), console)

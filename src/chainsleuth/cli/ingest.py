@@ -11,8 +11,6 @@ import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from chainsleuth.cli._app import app, console, console_err
-from chainsleuth.ingest import ingest_blocks
-from chainsleuth.ingest.blkfiles import TruncatedBlockWarning
 
 
 @app.command()
@@ -39,6 +37,9 @@ def ingest(
 
     Example: chainsleuth ingest ~/.bitcoin/regtest/blocks --data case.ds --network regtest
     """
+    from chainsleuth.ingest import ingest_blocks
+    from chainsleuth.ingest.blkfiles import TruncatedBlockWarning
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", TruncatedBlockWarning)
         with Progress(

@@ -9,10 +9,6 @@ import typer
 from rich.table import Table
 
 from chainsleuth.cli._app import app, console, eval_app, step_progress
-from chainsleuth.investigate.evaluate import evaluate_investigation
-from chainsleuth.investigate.service import investigate_service
-from chainsleuth.investigate.summary import print_summary
-from chainsleuth.store.dataset import Dataset
 
 __all__ = ["eval_investigation_cmd", "investigate_app", "service_cmd"]
 
@@ -43,6 +39,10 @@ def service_cmd(
 
     Example: chainsleuth investigate service --data data/regtest --seed bcrt1q... --out case
     """
+    from chainsleuth.investigate.service import investigate_service
+    from chainsleuth.investigate.summary import print_summary
+    from chainsleuth.store.dataset import Dataset
+
     with (
         Dataset.open(data) as ds,
         step_progress(disable=as_json) as bar,
@@ -90,6 +90,8 @@ def eval_investigation_cmd(
 
     Example: chainsleuth eval investigation --case case --truth data/sim/truth
     """
+    from chainsleuth.investigate.evaluate import evaluate_investigation
+
     score = evaluate_investigation(case, truth, data)
     if as_json:
         console.print_json(json.dumps(score.as_dict()))

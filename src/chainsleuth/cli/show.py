@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from chainsleuth.cli._app import app, console
 from chainsleuth.errors import InputError
-from chainsleuth.report.annotate import annotate_profile, cluster_view, resolve_run
-from chainsleuth.store.dataset import Dataset
-from chainsleuth.store.profiles import address_profile, block_profile, tx_profile
+
+if TYPE_CHECKING:
+    from chainsleuth.store.dataset import Dataset
 
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 
@@ -34,6 +34,8 @@ def btc(sats: int | None) -> str:
 
 def profile_for(ds: Dataset, what: str, run: str | None = None) -> tuple[str, dict[str, Any]]:
     """Dispatch cluster:ID / TXID / block hash / HEIGHT / ADDRESS to its annotated profile."""
+    from chainsleuth.report.annotate import annotate_profile, cluster_view, resolve_run
+
     run = resolve_run(ds, run)
     if what.lower().startswith("cluster:"):
         ident = what.split(":", 1)[1]
@@ -48,6 +50,8 @@ def profile_for(ds: Dataset, what: str, run: str | None = None) -> tuple[str, di
 
 
 def _plain_profile(ds: Dataset, what: str) -> tuple[str, dict[str, Any]]:
+    from chainsleuth.store.profiles import address_profile, block_profile, tx_profile
+
     if what.isdigit():
         return "block", block_profile(ds, what)
     if _HEX64.match(what):
@@ -73,6 +77,8 @@ def show(
 
     Example: chainsleuth show --data case.ds bcrt1q5308qu3ejczty83g4ghe2n23kzulh66wz4wnm2
     """
+    from chainsleuth.store.dataset import Dataset
+
     with Dataset.open(data) as ds:
         kind, prof = profile_for(ds, what, clustering)
     if as_json:

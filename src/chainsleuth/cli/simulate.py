@@ -8,7 +8,6 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from chainsleuth.cli._app import app, console
-from chainsleuth.simulate import load_scenario, simulate
 
 __all__ = ["simulate_command"]
 
@@ -25,6 +24,8 @@ def simulate_command(
 
     Example: chainsleuth simulate scenarios/tiny.yaml --out /tmp/tiny --seed 7
     """
+    from chainsleuth.simulate import load_scenario, simulate
+
     spec = load_scenario(scenario)
     total = spec.bootstrap_blocks + spec.blocks
     with Progress(

@@ -7,19 +7,31 @@ import json
 import os
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pyarrow as pa
 import typer
 from rich.table import Table
 
 from chainsleuth.cli._app import console, tags_app
-from chainsleuth.tags.attribution import cluster_labels, conflict_tags
-from chainsleuth.tags.export import EXPORT_FORMATS, export_tags
-from chainsleuth.tags.model import Tag
-from chainsleuth.tags.store import import_tag_files, load_tags, search_tags
 
-__all__ = ["tags_clusters", "tags_conflicts", "tags_export", "tags_import", "tags_list"]
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from chainsleuth.tags.model import Tag
+
+__all__ = [
+    "EXPORT_FORMATS",
+    "tags_clusters",
+    "tags_conflicts",
+    "tags_export",
+    "tags_import",
+    "tags_list",
+]
+
+# Same value as chainsleuth.tags.export.EXPORT_FORMATS (used in the --format help), copied so
+# that registering the command does not import pyarrow; tests/cli/test_startup.py checks that
+# the two agree.
+EXPORT_FORMATS: tuple[str, ...] = ("tagpack", "csv")
 
 DataOption = Annotated[
     Path, typer.Option("--data", help="Dataset directory.", metavar="DIR", show_default=False)
@@ -87,6 +99,8 @@ def tags_import(
     A malformed file fails the whole import with file, line and field named; importing a
     pack again replaces its earlier tags instead of duplicating them.
     """
+    from chainsleuth.tags.store import import_tag_files
+
     report = import_tag_files(_open(data), files)
     if as_json:
         typer.echo(
@@ -127,6 +141,8 @@ def tags_export(
     ] = None,
 ) -> None:
     """Export stored tags as GraphSense TagPack YAML or CSV (re-importable as is)."""
+    from chainsleuth.tags.export import export_tags
+
     text = export_tags(_open(data), fmt, pack)
     if out is None:
         typer.echo(text, nl=False)
@@ -150,6 +166,8 @@ def tags_list(
     as_json: JsonOption = False,
 ) -> None:
     """List stored tags."""
+    from chainsleuth.tags.store import load_tags
+
     tags = [
         t
         for t in load_tags(_open(data))
@@ -165,6 +183,8 @@ def tags_search(
     as_json: JsonOption = False,
 ) -> None:
     """Find tags whose target, label, actor, category, source, pack or context contains QUERY."""
+    from chainsleuth.tags.store import search_tags
+
     tags = search_tags(_open(data), query)
     _print_tags(tags, f"{len(tags)} tags matching {query!r}", as_json)
 
@@ -172,6 +192,8 @@ def tags_search(
 @tags_app.command("clusters", epilog="Example: chainsleuth tags clusters --data case-data --json")
 def tags_clusters(data: DataOption, run: RunOption = None, as_json: JsonOption = False) -> None:
     """Labelled clusters of a clustering run: best label by confidence, then source count."""
+    from chainsleuth.tags.attribution import cluster_labels
+
     table = cluster_labels(_open(data), run)
     columns = ["cluster_id", "label", "actor", "category", "confidence", "n_tags", "conflict"]
     _print_table(table, f"{table.num_rows} labelled clusters", columns, as_json)
@@ -181,6 +203,8 @@ def tags_clusters(data: DataOption, run: RunOption = None, as_json: JsonOption =
 def tags_conflicts(data: DataOption, run: RunOption = None, as_json: JsonOption = False) -> None:
     """Clusters whose members carry different actors or categories (often a false merge),
     with the tags behind each."""
+    from chainsleuth.tags.attribution import cluster_labels, conflict_tags
+
     ds = _open(data)
     labels = cluster_labels(ds, run)
     conflicts = labels.filter(labels.column("conflict"))

@@ -11,9 +11,6 @@ from rich.table import Table
 
 from chainsleuth.cli._app import app, console, step_progress
 from chainsleuth.errors import InputError
-from chainsleuth.store.dataset import Dataset
-from chainsleuth.trace.engine import trace
-from chainsleuth.trace.export import trace_to_dict
 
 __all__ = ["parse_time", "trace_cmd"]
 
@@ -67,6 +64,10 @@ def trace_cmd(
     Example: chainsleuth trace --data data/regtest bcrt1q... --direction back --hops 5
     --policy haircut --stop-at exchange
     """
+    from chainsleuth.store.dataset import Dataset
+    from chainsleuth.trace.engine import trace
+    from chainsleuth.trace.export import trace_to_dict
+
     start_t = parse_time(start, "--start")
     end_t = parse_time(end, "--end")
     with (
