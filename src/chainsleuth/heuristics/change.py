@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numba import njit
@@ -80,9 +81,10 @@ LOCKTIME_THRESHOLD = 500_000_000
 """nLockTime values at or above this are timestamps."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ChangeContext:
-    """Facts about outputs and transactions the change heuristics share."""
+    """Facts about outputs and transactions the change heuristics share (co-spend clusters
+    are computed on first use: only second-order heuristics need them)."""
 
     view: ChainView
     eligible_tx: BoolArray
@@ -93,10 +95,24 @@ class ChangeContext:
     """per address: the first output position paying it"""
     addr_n_outputs: I64
     """per address: how many outputs pay it"""
-    cospend_cluster: I64
-    """per address: its cluster under multi-input (co-spend) links alone"""
-    sender_cluster: I64
-    """per transaction: the co-spend cluster of its inputs (-1 without input addresses)"""
+    coinjoin: BoolArray
+    """per transaction: detected CoinJoin"""
+    given_cospend: I64 | None = None
+    """co-spend clusters supplied by the caller (else computed when first needed)"""
+
+    @cached_property
+    def cospend_cluster(self) -> I64:
+        """Per address: its cluster under multi-input (co-spend) links alone."""
+        if self.given_cospend is not None:
+            return self.given_cospend
+        return multi_input_clusters(self.view, skip=self.coinjoin)
+
+    @cached_property
+    def sender_cluster(self) -> I64:
+        """Per transaction: the co-spend cluster of its inputs (-1 without input addresses)."""
+        anchor = first_input_addr(self.view)
+        cluster = self.cospend_cluster
+        return np.where(anchor >= 0, cluster[np.maximum(anchor, 0)], -1).astype(np.int64)
 
     @classmethod
     def of(
@@ -128,18 +144,14 @@ class ChangeContext:
         positions = np.arange(view.n_out, dtype=np.int64)
         np.minimum.at(first, view.out_addr[has_addr], positions[has_addr])
         counts = np.bincount(view.out_addr[has_addr], minlength=view.n_addr).astype(np.int64)
-        if cospend_cluster is None:
-            cospend_cluster = multi_input_clusters(view, skip=coinjoin)
-        anchor = first_input_addr(view)
-        sender = np.where(anchor >= 0, cospend_cluster[np.maximum(anchor, 0)], -1)
         return cls(
             view=view,
             eligible_tx=eligible_tx,
             eligible_out=eligible_tx[view.out_tx] & has_addr,
             addr_first_out=first,
             addr_n_outputs=counts,
-            cospend_cluster=cospend_cluster,
-            sender_cluster=sender.astype(np.int64),
+            coinjoin=coinjoin,
+            given_cospend=cospend_cluster,
         )
 
 
