@@ -1,7 +1,7 @@
 """Which heuristics a clustering run applies, parsed from the ``--heuristics`` option.
 
 ``multi-input`` links co-spent inputs (CoinJoins and coinbases skipped); ``default`` adds the
-consensus change rule, self-transfers and the collapse guard. A comma-separated list may name
+consensus change rule and the collapse guard. A comma-separated list may name
 ``multi-input``, ``change`` (the default consensus set), ``self-transfer``, ``collapse-guard``
 and individual change heuristics (which then form the consensus set).
 
@@ -59,7 +59,7 @@ def parse_heuristics(text: str) -> HeuristicSpec:
     change: list[str] = []
     for token in tokens:
         if token == "default":
-            multi = guard = selfx = True
+            multi = guard = True
             change.extend(DEFAULT_CONSENSUS)
         elif token == "multi-input":
             multi = True

@@ -327,17 +327,24 @@ def fingerprint(ctx: ChangeContext) -> BoolArray:
 
 
 def peel_chain(ctx: ChangeContext) -> BoolArray:
-    """Peel-chain continuation: in a 1-input step, the output spent alone into a like step.
+    """Peel-chain continuation: in a 1-input step, the larger output, spent alone into a like
+    step.
 
     Source: Meiklejohn et al. (2013) "peeling chains"; Kappos et al. (2022). A peel step pays a
-    small amount and passes the remainder to a fresh change output that the next step spends
-    as its only input, again with two outputs.
+    small amount and passes the (larger) remainder to a fresh change output that the next step
+    spends as its only input, again with two outputs. Requiring the larger output drops the
+    payee of an exchange withdrawal who happens to spend the coin alone.
     """
     view = ctx.view
     spender = view.out_spent_by
     s = np.maximum(spender, 0)
     step = (view.tx_n_in == 1) & (view.tx_n_out == 2)
-    return (spender >= 0) & step[view.out_tx] & step[s]
+    largest = np.zeros(view.n_tx, dtype=np.int64)
+    has_out = view.tx_n_out > 0
+    if view.n_out:
+        largest[has_out] = np.maximum.reduceat(view.out_value, view.out_start[:-1][has_out])
+    remainder = view.out_value == largest[view.out_tx]
+    return (spender >= 0) & step[view.out_tx] & step[s] & remainder
 
 
 def output_order(ctx: ChangeContext) -> BoolArray:

@@ -36,14 +36,13 @@ DEFAULT_CONSENSUS: tuple[str, ...] = (
     "script_type",
     "optimal_change",
     "round_number",
+    "peel_chain",
 )
 """Heuristics the default consensus uses; the others are reported, and usable by name.
 ``fingerprint`` and ``output_order`` are noise on wallets that randomise RBF signalling and
-output order. ``peel_chain`` (every 1-input/2-output spend looks like a peel step) and
-``cospent_elsewhere`` (a wallet split over several co-spend clusters looks like two wallets)
-each joined a large wallet with many others in simulated chains: peel_chain two wallets of
-5,000+ addresses on the demo case, cospent_elsewhere an exchange with 190 of its customers
-(50,986 addresses) on the 5 M-transaction chain, where wallets reuse change addresses."""
+output order. ``cospent_elsewhere`` (a wallet split over several co-spend clusters looks like
+two wallets) joined an exchange with 190 of its customers (50,986 addresses) on the
+5 M-transaction simulated chain, where wallets reuse change addresses."""
 
 
 @dataclass(frozen=True, slots=True)
