@@ -36,9 +36,6 @@ I32 = NDArray[np.int32]
 I64 = NDArray[np.int64]
 F64 = NDArray[np.float64]
 
-_RUN = 16
-"""Members of a cluster are ordered by insertion sort in runs this long, then merged."""
-
 
 def _ranks(cluster: NDArray[Any]) -> tuple[I64, I64, I64]:
     """(sorted distinct cluster ids, their sizes, every address's index into them).
@@ -205,70 +202,10 @@ def _gather_rows(sums: I64, order: I64) -> tuple[I64, I64, I64]:
     return received, sent, n_outputs
 
 
-@njit(cache=True)
-def _by_received(order: I64, lo: int, hi: int, received: I64, tmp: I64) -> None:
-    """Stable sort of ``order[lo:hi]`` by ``received`` descending (insertion-sorted runs of
-    ``_RUN``, then bottom-up merges through ``tmp``)."""
-    for s in range(lo, hi, _RUN):
-        e = min(s + _RUN, hi)
-        for i in range(s + 1, e):
-            a = order[i]
-            r = received[a]
-            j = i - 1
-            while j >= s and received[order[j]] < r:
-                order[j + 1] = order[j]
-                j -= 1
-            order[j + 1] = a
-    n = hi - lo
-    if n <= _RUN:
-        return
-    src, dst = order[lo:hi], tmp[:n]
-    in_order = True
-    width = _RUN
-    while width < n:
-        for s in range(0, n, 2 * width):
-            mid = min(s + width, n)
-            e = min(s + 2 * width, n)
-            i, j = s, mid
-            for k in range(s, e):
-                # ties take the left run first: the order so far (addr_id) is kept
-                if j >= e or (i < mid and received[src[i]] >= received[src[j]]):
-                    dst[k] = src[i]
-                    i += 1
-                else:
-                    dst[k] = src[j]
-                    j += 1
-        src, dst = dst, src
-        in_order = not in_order
-        width *= 2
-    if not in_order:
-        for k in range(n):  # (an explicit loop: slice assignment is slow to compile)
-            order[lo + k] = src[k]
-
-
-@njit(cache=True)
-def _member_order(rank: I64, n_ranks: int, received: I64) -> I64:
-    """Addresses by cluster rank, then received descending, then addr_id (a stable order)."""
-    n = len(rank)
-    start = np.zeros(n_ranks + 1, np.int64)
-    for a in range(n):
-        start[rank[a] + 1] += 1
-    widest = 0
-    fill = np.empty(n_ranks, np.int64)
-    for k in range(n_ranks):
-        widest = max(widest, start[k + 1])
-        fill[k] = start[k]
-        start[k + 1] += start[k]
-    order = np.empty(n, np.int64)
-    for a in range(n):
-        k = rank[a]
-        order[fill[k]] = a
-        fill[k] += 1
-    tmp = np.empty(widest, np.int64)
-    for k in range(n_ranks):
-        if start[k + 1] - start[k] >= 2:
-            _by_received(order, start[k], start[k + 1], received, tmp)
-    return order
+def _member_order(rank: I64, received: I64) -> I64:
+    """Addresses by cluster rank, then received descending, then addr_id (two stable sorts)."""
+    by_received = np.argsort(-received, kind="stable")
+    return by_received[np.argsort(rank[by_received], kind="stable")].astype(np.int64)
 
 
 def member_stats(view: ChainView, cluster: I64) -> pa.Table:
@@ -291,8 +228,8 @@ def member_stats(view: ChainView, cluster: I64) -> pa.Table:
     n = len(labels)
     _check_addresses(view, n)
     sums = _address_sums(n, view.in_addr, view.in_value, view.out_addr, view.out_value)
-    ids, _size, rank = _ranks(labels)
-    order = _member_order(rank, len(ids), np.ascontiguousarray(sums[:, 0]))
+    _ids, _size, rank = _ranks(labels)
+    order = _member_order(rank, np.ascontiguousarray(sums[:, 0]))
     received, sent, n_outputs = _gather_rows(sums, order)
     return pa.table(
         {

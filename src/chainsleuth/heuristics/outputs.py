@@ -51,53 +51,6 @@ class EqualOutputStats:
     """number of distinct output values"""
 
 
-_RUN = 16
-"""Runs up to this long are sorted by insertion; longer ones are merged from such runs."""
-
-
-@njit(cache=True)
-def _insertion_sort(buf: I64, lo: int, hi: int) -> None:
-    """Sort ``buf[lo:hi]`` in place."""
-    for i in range(lo + 1, hi):
-        v = buf[i]
-        j = i - 1
-        while j >= lo and buf[j] > v:
-            buf[j + 1] = buf[j]
-            j -= 1
-        buf[j + 1] = v
-
-
-@njit(cache=True)
-def _sort_values(buf: I64, tmp: I64, n: int) -> None:
-    """Sort ``buf[:n]`` in place (bottom-up merge sort over insertion-sorted runs; ``tmp`` is
-    scratch space of at least ``n``)."""
-    for lo in range(0, n, _RUN):
-        _insertion_sort(buf, lo, min(lo + _RUN, n))
-    if n <= _RUN:
-        return
-    src, dst = buf, tmp
-    in_buf = True
-    width = _RUN
-    while width < n:
-        for lo in range(0, n, 2 * width):
-            mid = min(lo + width, n)
-            hi = min(lo + 2 * width, n)
-            i, j = lo, mid
-            for k in range(lo, hi):
-                if j >= hi or (i < mid and src[i] <= src[j]):
-                    dst[k] = src[i]
-                    i += 1
-                else:
-                    dst[k] = src[j]
-                    j += 1
-        src, dst = dst, src
-        in_buf = not in_buf
-        width *= 2
-    if not in_buf:
-        for k in range(n):  # (an explicit loop: slice assignment is slow to compile)
-            buf[k] = src[k]
-
-
 @njit(cache=True)
 def _equal_output_kernel(out_start: I64, out_value: I64) -> tuple[I64, I64, I64, I64]:
     """Per transaction: largest equal-value group, its value, groups of ≥ 2, distinct values."""
@@ -110,7 +63,6 @@ def _equal_output_kernel(out_start: I64, out_value: I64) -> tuple[I64, I64, I64,
     for t in range(n_tx):
         widest = max(widest, out_start[t + 1] - out_start[t])
     buf = np.empty(widest, np.int64)
-    tmp = np.empty(widest, np.int64)
     for t in range(n_tx):
         s = out_start[t]
         n = out_start[t + 1] - s
@@ -123,7 +75,7 @@ def _equal_output_kernel(out_start: I64, out_value: I64) -> tuple[I64, I64, I64,
             continue
         for k in range(n):
             buf[k] = out_value[s + k]
-        _sort_values(buf, tmp, n)
+        buf[:n].sort()
         best = 0
         best_value = 0
         groups = 0
