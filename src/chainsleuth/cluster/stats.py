@@ -202,10 +202,29 @@ def _gather_rows(sums: I64, order: I64) -> tuple[I64, I64, I64]:
     return received, sent, n_outputs
 
 
-def _member_order(rank: I64, received: I64) -> I64:
-    """Addresses by cluster rank, then received descending, then addr_id (two stable sorts)."""
-    by_received = np.argsort(-received, kind="stable")
-    return by_received[np.argsort(rank[by_received], kind="stable")].astype(np.int64)
+@njit(cache=True)
+def _member_order(rank: I64, n_ranks: int, received: I64) -> I64:
+    """Addresses by cluster rank, then received descending, then addr_id: a counting sort by
+    rank, then numba's stable merge sort within each cluster of two or more."""
+    n = len(rank)
+    start = np.zeros(n_ranks + 1, np.int64)
+    for a in range(n):
+        start[rank[a] + 1] += 1
+    for k in range(n_ranks):
+        start[k + 1] += start[k]
+    fill = start[:-1].copy()
+    order = np.empty(n, np.int64)
+    for a in range(n):
+        order[fill[rank[a]]] = a
+        fill[rank[a]] += 1
+    for k in range(n_ranks):
+        lo, hi = start[k], start[k + 1]
+        if hi - lo >= 2:
+            members = order[lo:hi].copy()
+            by_received = np.argsort(-received[members], kind="mergesort")
+            for i in range(hi - lo):
+                order[lo + i] = members[by_received[i]]
+    return order
 
 
 def member_stats(view: ChainView, cluster: I64) -> pa.Table:
@@ -228,8 +247,8 @@ def member_stats(view: ChainView, cluster: I64) -> pa.Table:
     n = len(labels)
     _check_addresses(view, n)
     sums = _address_sums(n, view.in_addr, view.in_value, view.out_addr, view.out_value)
-    _ids, _size, rank = _ranks(labels)
-    order = _member_order(rank, np.ascontiguousarray(sums[:, 0]))
+    ids, _size, rank = _ranks(labels)
+    order = _member_order(rank, len(ids), np.ascontiguousarray(sums[:, 0]))
     received, sent, n_outputs = _gather_rows(sums, order)
     return pa.table(
         {
