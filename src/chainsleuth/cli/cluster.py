@@ -11,13 +11,10 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from chainsleuth.cli._app import app, console, eval_app
+from chainsleuth.cluster import DEFAULT_MAX_MERGE_SIZE
 
-__all__ = ["DEFAULT_MAX_MERGE_SIZE", "cluster_cmd", "eval_clustering_cmd", "explain_cmd"]
+__all__ = ["cluster_cmd", "eval_clustering_cmd", "explain_cmd"]
 
-# Same value as chainsleuth.cluster.run.DEFAULT_MAX_MERGE_SIZE, copied so that registering
-# the command does not import the clustering machinery (numba); tests/cli/test_startup.py
-# checks that the two agree.
-DEFAULT_MAX_MERGE_SIZE = 10_000
 
 DATA_OPT = typer.Option(..., "--data", help="Dataset directory.")
 

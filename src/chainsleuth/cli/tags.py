@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from chainsleuth.cli._app import console, tags_app
+from chainsleuth.tags.model import EXPORT_FORMATS
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
     from chainsleuth.tags.model import Tag
 
 __all__ = [
-    "EXPORT_FORMATS",
     "tags_clusters",
     "tags_conflicts",
     "tags_export",
@@ -28,10 +28,6 @@ __all__ = [
     "tags_list",
 ]
 
-# Same value as chainsleuth.tags.export.EXPORT_FORMATS (used in the --format help), copied so
-# that registering the command does not import pyarrow; tests/cli/test_startup.py checks that
-# the two agree.
-EXPORT_FORMATS: tuple[str, ...] = ("tagpack", "csv")
 
 DataOption = Annotated[
     Path, typer.Option("--data", help="Dataset directory.", metavar="DIR", show_default=False)

@@ -117,14 +117,15 @@ def _score(picked: I64, truth: NDArray[np.bool_], n_true: int) -> dict[str, Any]
     }
 
 
-def change_scores(view: ChainView, wallet: I64) -> dict[str, dict[str, Any]]:
+def change_scores(
+    view: ChainView, wallet: I64, coinjoin: NDArray[np.bool_] | None = None
+) -> dict[str, dict[str, Any]]:
     """Precision/recall of each change heuristic's candidates, the consensus rule and the
     self-transfer rule.
 
     Recall counts true change outputs of the transactions the heuristics judge; for the
     self-transfer rule, consolidations (≥ 2 inputs, 1 output) that pay their sender.
     """
-    coinjoin = detect_coinjoins(view).mask
     ctx = ChangeContext.of(view, coinjoin)
     self_paid = true_change(view, wallet)
     truth = self_paid & ctx.eligible_out
@@ -141,7 +142,9 @@ def change_scores(view: ChainView, wallet: I64) -> dict[str, dict[str, Any]]:
     return out
 
 
-def recall_ceilings(view: ChainView, wallet: I64) -> dict[str, float]:
+def recall_ceilings(
+    view: ChainView, wallet: I64, coinjoin: NDArray[np.bool_] | None = None
+) -> dict[str, float]:
     """Pairwise recall an input→output rule could reach at best on this chain.
 
     Both ceilings cluster with multi-input links (CoinJoins skipped) plus, from the truth,
@@ -159,7 +162,8 @@ def recall_ceilings(view: ChainView, wallet: I64) -> dict[str, float]:
     >>> recall_ceilings(v, np.array([0, 1, 0]))
     {'perfect_change': 1.0, 'perfect_self': 1.0}
     """
-    coinjoin = detect_coinjoins(view).mask
+    if coinjoin is None:
+        coinjoin = detect_coinjoins(view).mask
     a, b, _ = multi_input_pairs(view, skip=coinjoin)
     anchor = first_input_addr(view)
     own = true_change(view, wallet) & ~coinjoin[view.out_tx] & (anchor[view.out_tx] >= 0)
@@ -218,6 +222,7 @@ def evaluate_clustering(
     }
     if with_change:
         view = load_chain_view(ds)
-        report["change"] = change_scores(view, wallet)
-        report["recall_ceiling"] = recall_ceilings(view, wallet)
+        coinjoin = detect_coinjoins(view).mask
+        report["change"] = change_scores(view, wallet, coinjoin)
+        report["recall_ceiling"] = recall_ceilings(view, wallet, coinjoin)
     return report

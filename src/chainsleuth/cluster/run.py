@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
 import chainsleuth
+from chainsleuth.cluster import DEFAULT_MAX_MERGE_SIZE
 from chainsleuth.cluster.links import (
     Links,
     change_links,
@@ -63,9 +64,6 @@ __all__ = [
 
 I64 = NDArray[np.int64]
 Progress = Callable[[str], None]
-
-DEFAULT_MAX_MERGE_SIZE = 10_000
-"""Collapse guard: a union joining two clusters that both exceed this size is held back."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,7 +78,8 @@ def load_address_cluster(ds: Dataset, name: str | None = None) -> NDArray[np.int
 
     >>> # load_address_cluster(ds, "default")[:3].tolist() -> [0, 1, 1]
     """
-    table = pq.read_table(run_dir(ds, name) / "address_cluster.parquet")
+    # ParquetFile reads one file without pyarrow.dataset (which would load pandas)
+    table = pq.ParquetFile(run_dir(ds, name) / "address_cluster.parquet").read()
     addr = np.asarray(table.column("addr_id").to_numpy(), dtype=np.int64)
     cluster = np.asarray(table.column("cluster_id").to_numpy(), dtype=np.int64)
     out = np.arange(int(addr.max(initial=-1)) + 1, dtype=np.int64)

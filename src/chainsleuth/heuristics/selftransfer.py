@@ -15,7 +15,7 @@ Source: Meiklejohn et al. (IMC 2013) note that services aggregate received coins
 addresses; Kappos et al. (USENIX Security 2022) treat such aggregation as a self-transfer.
 
 >>> from chainsleuth.heuristics.view import ChainView
->>> from chainsleuth.heuristics.change import ChangeContext
+>>> from chainsleuth.heuristics.change import ChangeContext, fresh_address, script_type
 >>> v = ChainView.from_columns(
 ...     tx_id=[0, 1], height=[1, 2], version=[2, 2], locktime=[0, 0], is_coinbase=[False, False],
 ...     n_in=[2, 1], n_out=[1, 2], in_addr=[0, 1, 2], in_value=[5, 5, 9], in_type=[2, 2, 2],
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from chainsleuth.heuristics.change import ChangeContext
+from chainsleuth.heuristics.change import ChangeContext, fresh_address, script_type
 from chainsleuth.heuristics.consensus import ChangeLinks
 
 __all__ = ["SELF_TRANSFER", "self_transfers"]
@@ -38,13 +38,12 @@ __all__ = ["SELF_TRANSFER", "self_transfers"]
 SELF_TRANSFER = "self-transfer"
 """Rule name of self-transfer links in evidence rows."""
 
-_N_TYPES = 16
-
 
 def self_transfers(ctx: ChangeContext) -> ChangeLinks:
     """Single outputs of consolidations that are the sender's own (see the module docstring).
 
-    See the module docstring for an example.
+    The one-time and script-type tests are those of the ``fresh_address`` and ``script_type``
+    change heuristics. See the module docstring for an example.
     """
     view = ctx.view
     n_in, n_out = view.tx_n_in, view.tx_n_out
@@ -52,17 +51,8 @@ def self_transfers(ctx: ChangeContext) -> ChangeLinks:
     tx_ok = ~view.is_coinbase & (n_in >= 2) & (n_out == 1)
     out = view.out_start[:-1][tx_ok]
     tx = np.flatnonzero(tx_ok)
-    addr = view.out_addr[out]
-    has = addr >= 0
-    out, tx, addr = out[has], tx[has], addr[has]
-    one_time = (ctx.addr_first_out[addr] == out) & (ctx.addr_n_outputs[addr] == 1)
-    in_types = np.zeros(view.n_tx, dtype=np.int64)
-    typed = view.in_type >= 0
-    np.bitwise_or.at(
-        in_types, view.in_tx[typed], np.int64(1) << view.in_type[typed].astype(np.int64)
-    )
-    out_type = view.out_type[out].astype(np.int64)
-    same_type = (out_type >= 0) & ((in_types[tx] >> np.maximum(out_type, 0)) & 1 == 1)
+    one_time = fresh_address(ctx)[out]  # also requires an address
+    same_type = script_type(ctx)[out]
     spender = view.out_spent_by[out]
     s = np.maximum(spender, 0)
     # spent alone (so never co-spent with another wallet's coins), into at most two outputs

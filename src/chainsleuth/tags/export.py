@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from chainsleuth.errors import InputError, NotFoundError
 from chainsleuth.tags.csvio import write_tags_csv
-from chainsleuth.tags.model import Pack, Tag
+from chainsleuth.tags.model import EXPORT_FORMATS, Pack, Tag
 from chainsleuth.tags.store import load_packs, load_tags
 from chainsleuth.tags.tagpack import write_tagpacks
 
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
 __all__ = ["EXPORT_FORMATS", "export_tags"]
 
-EXPORT_FORMATS: tuple[str, ...] = ("tagpack", "csv")
 _UNKNOWN_CREATOR = "unknown"
 
 

@@ -19,7 +19,10 @@ from typing import Any, Literal, get_args
 
 from chainsleuth.tags.taxonomy import confidence_level
 
-__all__ = ["TARGET_KINDS", "Pack", "Tag", "TargetKind"]
+__all__ = ["EXPORT_FORMATS", "TARGET_KINDS", "Pack", "Tag", "TargetKind"]
+
+EXPORT_FORMATS: tuple[str, ...] = ("tagpack", "csv")
+"""File formats tags are exported to (``chainsleuth tags export --format``)."""
 
 TargetKind = Literal["address", "tx", "cluster"]
 TARGET_KINDS: tuple[str, ...] = get_args(TargetKind)

@@ -138,7 +138,7 @@ def tags_table(ds: Dataset) -> pa.Table:
     path = tags_path(ds)
     if not path.exists():
         return empty_tags_table()
-    return pq.read_table(path)
+    return pq.ParquetFile(path).read()  # one file: no pyarrow.dataset (and no pandas import)
 
 
 def load_packs(ds: Dataset) -> dict[str, Pack]:
