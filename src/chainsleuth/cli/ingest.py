@@ -31,6 +31,13 @@ def ingest(
     workers: Annotated[
         int, typer.Option(help="Processes that walk and hash blocks while this one links.")
     ] = 1,
+    memory_limit: Annotated[
+        str | None,
+        typer.Option(
+            help="RAM budget, e.g. 2G (default: $CHAINSLEUTH_MEMORY_LIMIT or 60% of RAM); "
+            "any size from 64M up."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Ingest blk*.dat files into a dataset; re-running continues where it stopped.
@@ -68,6 +75,7 @@ def ingest(
                 partition_span=partition_span,
                 progress=hook,
                 workers=workers,
+                memory_limit=memory_limit,
             )
     for w in caught:
         console_err.print(f"warning: {w.message}", markup=False)
@@ -84,6 +92,8 @@ def ingest(
                     "truncated": report.truncated,
                     "seconds": round(report.seconds, 3),
                     "up_to_date": report.up_to_date,
+                    "peak_rss_bytes": report.peak_rss,
+                    "memory_limit_bytes": report.memory_limit,
                 }
             )
         )
@@ -95,6 +105,10 @@ def ingest(
         console.print(
             f"ingested {report.blocks_added:,} blocks, {report.txs_added:,} transactions in "
             f"{report.seconds:.1f} s ({rate:,.0f} tx/s); tip {report.tip_height} {report.tip_hash}"
+        )
+        console.print(
+            f"peak memory {report.peak_rss / (1 << 20):,.0f} MiB "
+            f"(budget {report.memory_limit / (1 << 20):,.0f} MiB)"
         )
     if report.stale_blocks or report.unconnected_blocks:
         console.print(

@@ -322,7 +322,8 @@ def load_chain_view(ds: Dataset) -> ChainView:
     >>> # 3981
     """
     txs = _scan(ds, "txs", ["tx_id", "height", "version", "locktime", "is_coinbase", "n_out"])
-    outs = _scan(ds, "outputs", ["out_id", "value", "addr_id", "spent_by_tx"], script_type=True)
+    outs = _scan(ds, "outputs", ["out_id", "value", "addr_id"], script_type=True)
+    spends = ds.con.sql("SELECT out_id, tx_id FROM spends").fetchnumpy()
     ins = _scan(
         ds,
         "inputs",
@@ -342,7 +343,9 @@ def load_chain_view(ds: Dataset) -> ChainView:
     in_order = _order_by_pair(in_tx_id, _column(ins, "vin", -1, np.int64))
     if in_order is not None:
         ins, in_tx_id = _sort_rows(ins, in_order), in_tx_id[in_order]
-    spent_tx = _column(outs, "spent_by_tx", -1, np.int64)
+    # spends (append-only, one row per spent output) scattered onto the outputs' positions
+    spent_tx = np.full(len(out_id), -1, dtype=np.int64)
+    spent_tx[_positions(out_id, np.asarray(spends["out_id"], dtype=np.int64))] = spends["tx_id"]
     spent_pos = _positions(tx_id, spent_tx)
     prev_out = _column(ins, "out_id", -1, np.int64)
     prev_pos = _positions(out_id, prev_out)

@@ -98,7 +98,7 @@ class PreparedBatch:
 
 @dataclass(slots=True)
 class BatchResult:
-    """Rows produced from one batch, plus the spends it made (out_id → tx_id, vin)."""
+    """Rows produced from one batch, plus the spends it made (out_id → tx_id, vin, height)."""
 
     blocks: pa.Table
     txs: pa.Table
@@ -108,6 +108,7 @@ class BatchResult:
     spend_out_id: np.ndarray
     spend_tx_id: np.ndarray
     spend_vin: np.ndarray
+    spend_height: np.ndarray
 
 
 @njit(cache=True)
@@ -116,7 +117,7 @@ def _gather(buf, offs, lens):  # type: ignore[no-untyped-def]
     for i in range(lens.shape[0]):
         total += lens[i]
     data = np.empty(total, dtype=np.uint8)
-    offsets = np.empty(lens.shape[0] + 1, dtype=np.int32)
+    offsets = np.empty(lens.shape[0] + 1, dtype=np.int64)
     pos = 0
     for i in range(lens.shape[0]):
         offsets[i] = pos
@@ -138,7 +139,7 @@ def _gather_hashes_reversed(buf, offs):  # type: ignore[no-untyped-def]
 def _binary_array(buf: np.ndarray, offs: np.ndarray, lens: np.ndarray) -> pa.Array:
     data, offsets = _gather(buf, offs, lens)
     return pa.Array.from_buffers(
-        pa.binary(), int(lens.shape[0]), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+        pa.large_binary(), int(lens.shape[0]), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
     )
 
 
@@ -370,6 +371,10 @@ def link_batch(prep: PreparedBatch, state: IndexState, network: Network) -> Batc
     out_tx = np.repeat(tx_ids, tx[:, 9])
     vout = (np.arange(n_out) - np.repeat(tx[:, 11], tx[:, 9])).astype(np.int32)
     out_ids = np.arange(base_out, base_out + n_out, dtype=np.int64)
+    out_height = tx_height[np.repeat(np.arange(n_tx), tx[:, 9])]
+    keys = np.empty((n_out, 2), dtype="<u8")
+    keys[:, 0] = k0
+    keys[:, 1] = k1
     outputs_tbl = pa.table(
         {
             "out_id": out_ids,
@@ -379,8 +384,10 @@ def link_batch(prep: PreparedBatch, state: IndexState, network: Network) -> Batc
             "script_type": pc.take(_SCRIPT_TYPE_NAMES, pa.array(codes.astype(np.int32))),
             "addr_id": _nullable(addr_ids, addr_ids < 0),
             "script": _binary_array(buf, out[:, 1], out[:, 2]),
-            "spent_by_tx": pa.nulls(n_out, pa.int64()),
-            "spent_by_vin": pa.nulls(n_out, pa.int32()),
+            "height": out_height,
+            "script_key": pa.Array.from_buffers(
+                pa.binary(16), n_out, [None, pa.py_buffer(keys.tobytes())]
+            ),
         },
         schema=TABLES["outputs"],
     )
@@ -407,16 +414,16 @@ def link_batch(prep: PreparedBatch, state: IndexState, network: Network) -> Batc
             "script_sig_size": inp[:, 4].astype(np.int32),
             "witness_count": inp[:, 5].astype(np.int32),
             "witness_size": inp[:, 6].astype(np.int32),
+            "height": tx_height[in_tx_local],
         },
         schema=TABLES["inputs"],
     )
     new_idx = np.nonzero(is_new)[0]
     new_addrs = encode_addresses(buf, out[new_idx, 1], out[new_idx, 2], codes[new_idx], network)
-    out_height = tx_height[np.repeat(np.arange(n_tx), tx[:, 9])]
     addresses_tbl = pa.table(
         {
             "addr_id": addr_ids[new_idx],
-            "address": new_addrs,
+            "address": new_addrs.cast(pa.large_string()),
             "script_type": pc.take(_SCRIPT_TYPE_NAMES, pa.array(codes[new_idx].astype(np.int32))),
             "first_height": out_height[new_idx],
             "first_out_id": out_ids[new_idx],
@@ -433,6 +440,7 @@ def link_batch(prep: PreparedBatch, state: IndexState, network: Network) -> Batc
         in_out_id[spent],
         in_tx[spent],
         vin[spent],
+        tx_height[in_tx_local][spent],
     )
 
 

@@ -1,8 +1,17 @@
-"""Rebuild the in-memory id indexes from the Parquet parts a manifest lists (for resume).
+"""Rebuild the ingest's index state from the Parquet parts, one partition at a time.
 
-The dataset on disk is the system of record; the indexes are derived from it: the address
-dictionary from each address's first output script, the UTXO index from the outputs not spent
-by a transaction the manifest covers.
+Used only when no saved state matches where a run must continue (a reorg deeper than the last
+partition, a run stopped by a bad block, state files lost). The dataset on disk is the system
+of record; the indexes are derived from it, partition by partition in chain order:
+
+1. addresses first seen in the partition get their ids again from the stored 128-bit
+   ``script_key`` of their first output (checked against the stored ``addr_id``);
+2. the partition's outputs (but OP_RETURN) enter the UTXO index, keyed by their txid;
+3. the partition's spends leave it again, keyed by the inputs' ``prev_txid``/``prev_vout``
+   (only when the entry still holds the spent ``out_id``: a BIP30 duplicate keeps the newer).
+
+Memory: one partition's columns at a time plus the indexes themselves; nothing concatenates a
+whole-chain column.
 """
 
 from __future__ import annotations
@@ -13,22 +22,23 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from numba import njit
 
 from chainsleuth.chain.script import SCRIPT_TYPE_CODES
 from chainsleuth.errors import ChainsleuthError
 from chainsleuth.ingest.batch import IndexState
-from chainsleuth.ingest.kernels import script_keys
 from chainsleuth.ingest.resolve import load_utxos
+from chainsleuth.store.hashindex import UtxoIndex, utxo_delete, utxo_find
 from chainsleuth.store.manifest import Manifest
 from chainsleuth.store.parts import part_name
 
-__all__ = ["binary_column_buffer", "rebuild_state"]
+__all__ = ["binary_column_buffer", "key_words", "rebuild_state"]
 
 
 def binary_column_buffer(
     col: pa.ChunkedArray | pa.Array,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A binary column as (flat uint8 buffer, start offsets, lengths) without Python objects.
+    """A binary column of one part as (flat uint8 buffer, start offsets, lengths).
 
     >>> buf, offs, lens = binary_column_buffer(pa.array([b"ab", b"c"], pa.binary()))
     >>> bytes(buf[offs[1]:offs[1] + lens[1]])
@@ -46,75 +56,105 @@ def binary_column_buffer(
     return data, offsets[:-1].copy(), np.diff(offsets)
 
 
+def key_words(col: pa.ChunkedArray | pa.Array, width: int) -> np.ndarray:
+    """A fixed-width binary column as an (n, width/8) array of little-endian uint64 words.
+
+    >>> key_words(pa.array([bytes(range(16))], pa.binary(16)), 16)[0, 0] == 0x0706050403020100
+    np.True_
+    """
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    n = len(arr)
+    if n == 0:
+        return np.zeros((0, width // 8), dtype="<u8")
+    flat = np.frombuffer(arr.buffers()[1], dtype=np.uint8)[
+        arr.offset * width : (arr.offset + n) * width
+    ]
+    return flat.view("<u8").reshape(n, width // 8)
+
+
+@njit(cache=True)
+def _unload(arrs, k0, k1, vout, oid):  # type: ignore[no-untyped-def]
+    keys0, keys1, vouts, out_ids, values, addr_ids, types = arrs
+    removed = 0
+    for i in range(k0.shape[0]):
+        slot = utxo_find(keys0, keys1, vouts, out_ids, k0[i], k1[i], vout[i])
+        if slot >= 0 and out_ids[slot] == oid[i]:
+            utxo_delete(keys0, keys1, vouts, out_ids, values, addr_ids, types, slot)
+            removed += 1
+    return removed
+
+
+def _unload_utxos(index: UtxoIndex, k0: np.ndarray, k1: np.ndarray, vout: np.ndarray,
+                  out_id: np.ndarray) -> None:  # fmt: skip
+    index.count -= int(_unload(index.arrays, k0, k1, vout, out_id))
+
+
 def rebuild_state(data: Path, manifest: Manifest, state: IndexState) -> None:
-    """Fill ``state`` with the indexes as of the end of ``manifest.partitions``."""
+    """Fill an empty ``state`` with the indexes as of the end of ``manifest.partitions``."""
     if not manifest.partitions:
         return
     span = manifest.partition_span
     last = manifest.partitions[-1]
-    next_tx = last.first_tx_id + last.n_txs
-    n_addr = sum(p.n_addresses for p in manifest.partitions)
-    state.next_tx_id = next_tx
+    state.next_tx_id = last.first_tx_id + last.n_txs
     state.next_out_id = last.first_out_id + last.n_outputs
-    first_out_of_addr = np.empty(n_addr, dtype=np.int64)
     for p in manifest.partitions:
-        tbl = pq.read_table(
-            data / "tables" / "addresses" / part_name(p.lo, span),
-            columns=["addr_id", "first_out_id"],
+        name = part_name(p.lo, span)
+        _rebuild_partition(data / "tables", name, state)
+
+
+def _rebuild_partition(tables: Path, name: str, state: IndexState) -> None:
+    addrs = pq.read_table(tables / "addresses" / name, columns=["addr_id", "first_out_id"])
+    outs = pq.read_table(
+        tables / "outputs" / name,
+        columns=["out_id", "tx_id", "vout", "value", "script_type", "addr_id", "script_key"],
+    )
+    out_ids = outs.column("out_id").to_numpy()
+    first_out = int(out_ids[0]) if len(out_ids) else 0
+    # 1. address ids, in addr_id order, from the first output's script key
+    ids = addrs.column("addr_id").to_numpy()
+    order = np.argsort(ids, kind="stable")
+    local = addrs.column("first_out_id").to_numpy()[order] - first_out
+    words = key_words(outs.column("script_key"), 16)
+    if len(local):
+        assigned, _ = state.addrs.assign(
+            np.ascontiguousarray(words[local, 0]),
+            np.ascontiguousarray(words[local, 1]),
+            np.ones(len(local), dtype=np.bool_),
         )
-        ids = tbl.column("addr_id").to_numpy()
-        first_out_of_addr[ids] = tbl.column("first_out_id").to_numpy()
-    # Address keys come from each address's first output script, in addr_id order.
-    scripts_by_addr: list[pa.Array] = []
-    utxo_parts: list[tuple[np.ndarray, ...]] = []
-    addr_order: list[np.ndarray] = []
-    for p in manifest.partitions:
-        outs = pq.read_table(data / "tables" / "outputs" / part_name(p.lo, span))
-        out_ids = outs.column("out_id").to_numpy()
-        wanted = np.isin(out_ids, first_out_of_addr, assume_unique=True)
-        if wanted.any():
-            sel = outs.filter(pa.array(wanted))
-            scripts_by_addr.append(sel.column("script").combine_chunks())
-            addr_order.append(sel.column("addr_id").to_numpy())
-        spent = outs.column("spent_by_tx")
-        live = pc.and_(
-            pc.or_(pc.is_null(spent), pc.greater_equal(pc.fill_null(spent, 0), next_tx)),
-            pc.not_equal(outs.column("script_type"), "nulldata"),
-        )
-        live_tbl = outs.filter(live)
-        if live_tbl.num_rows == 0:
-            continue
-        txs = pq.read_table(
-            data / "tables" / "txs" / part_name(p.lo, span), columns=["tx_id", "txid"]
-        )
-        tx_first = int(txs.column("tx_id")[0].as_py())
-        txid_flat = np.frombuffer(txs.column("txid").combine_chunks().buffers()[1], dtype=np.uint8)
-        txid_flat = txid_flat.reshape(-1, 32)[:, ::-1]  # back to wire order
-        words = np.ascontiguousarray(txid_flat).view("<u8").reshape(-1, 4)
-        local = live_tbl.column("tx_id").to_numpy() - tx_first
-        names = live_tbl.column("script_type").unique().to_pylist()
-        codes = np.array([SCRIPT_TYPE_CODES[t] for t in names], dtype=np.uint8)
-        type_idx = pc.index_in(live_tbl.column("script_type"), value_set=pa.array(names)).to_numpy()
-        utxo_parts.append(
-            (
-                np.ascontiguousarray(words[local, 0]),
-                np.ascontiguousarray(words[local, 1]),
-                live_tbl.column("vout").to_numpy().astype(np.uint32),
-                live_tbl.column("out_id").to_numpy(),
-                live_tbl.column("value").to_numpy(),
-                pc.fill_null(live_tbl.column("addr_id"), -1).to_numpy(),
-                codes[type_idx].astype(np.uint8),
-            )
-        )
-    if scripts_by_addr:
-        ids = np.concatenate(addr_order)
-        order = np.argsort(ids)
-        buf, offs, lens = binary_column_buffer(
-            pa.concat_arrays(scripts_by_addr).take(pa.array(order))
-        )
-        k0, k1 = script_keys(buf, offs, lens)
-        assigned, _ = state.addrs.assign(k0, k1, np.ones(k0.shape[0], dtype=np.bool_))
         if not np.array_equal(assigned, ids[order]):
-            raise ChainsleuthError("address dictionary rebuild does not reproduce stored addr_ids")
-    for parts in utxo_parts:
-        load_utxos(state.utxo, *parts)
+            raise ChainsleuthError(f"address rebuild does not reproduce the addr_ids of {name}")
+    # 2. outputs into the UTXO index
+    live = pc.not_equal(outs.column("script_type"), "nulldata").to_numpy(zero_copy_only=False)
+    if live.any():
+        txs = pq.read_table(tables / "txs" / name, columns=["tx_id", "txid"])
+        tx_first = int(txs.column("tx_id")[0].as_py())
+        txid = key_words(txs.column("txid"), 32)
+        # txids are stored in display order; the index keys on wire order (reversed bytes)
+        wire = np.ascontiguousarray(txid.view(np.uint8).reshape(-1, 32)[:, ::-1]).view("<u8")
+        tx_local = outs.column("tx_id").to_numpy()[live] - tx_first
+        names = outs.column("script_type").unique().to_pylist()
+        codes = np.array([SCRIPT_TYPE_CODES[t] for t in names], dtype=np.uint8)
+        type_idx = pc.index_in(outs.column("script_type"), value_set=pa.array(names)).to_numpy()
+        load_utxos(
+            state.utxo,
+            np.ascontiguousarray(wire[tx_local, 0]),
+            np.ascontiguousarray(wire[tx_local, 1]),
+            outs.column("vout").to_numpy()[live].astype(np.uint32),
+            out_ids[live],
+            outs.column("value").to_numpy()[live],
+            pc.fill_null(outs.column("addr_id"), -1).to_numpy()[live],
+            codes[type_idx][live].astype(np.uint8),
+        )
+    # 3. spends out of it
+    ins = pq.read_table(tables / "inputs" / name, columns=["out_id", "prev_txid", "prev_vout"])
+    ins = ins.filter(pc.is_valid(ins.column("out_id")))
+    if ins.num_rows:
+        prev = key_words(ins.column("prev_txid"), 32)
+        wire = np.ascontiguousarray(prev.view(np.uint8).reshape(-1, 32)[:, ::-1]).view("<u8")
+        _unload_utxos(
+            state.utxo,
+            np.ascontiguousarray(wire[:, 0]),
+            np.ascontiguousarray(wire[:, 1]),
+            ins.column("prev_vout").to_numpy().astype(np.uint32),
+            ins.column("out_id").to_numpy(),
+        )

@@ -6,8 +6,12 @@ temporary name and renamed into place; the manifest is written last, at checkpoi
 always restarts at the beginning of the first partition the manifest does not hold completely,
 so a killed and re-run ingest writes byte-identical files.
 
-Outputs spent by a later partition get their ``spent_by_tx``/``spent_by_vin`` at the next
-checkpoint, when the touched output parts are rewritten.
+A written part is never rewritten (dataset contract v2): each partition's spends go to its own
+``spends`` part, and the catalog derives ``outputs.spent_by_*`` from them. A partition's parts
+are streamed to disk one batch at a time, so memory holds one batch, the partition's spends
+(24 bytes per input) and the two indexes. At each checkpoint the indexes are saved under
+``state/`` (:mod:`chainsleuth.ingest.state`) with the manifest, so a resume loads them rather
+than rebuilding them from the whole chain.
 
 >>> from pathlib import Path
 >>> import tempfile
@@ -29,9 +33,9 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from chainsleuth.budget import MemoryBudget, peak_rss_bytes
 from chainsleuth.chain.network import Network, get_network
 from chainsleuth.errors import BlockDataError, DatasetError, InputError
 from chainsleuth.ingest.batch import (
@@ -43,11 +47,18 @@ from chainsleuth.ingest.batch import (
 )
 from chainsleuth.ingest.rebuild import rebuild_state
 from chainsleuth.ingest.sources import BlockSource, open_source
+from chainsleuth.ingest.state import (
+    STATE_DIR,
+    load_state,
+    new_address_index,
+    remove_unreferenced,
+    save_state,
+)
 from chainsleuth.store.catalog import write_catalog
-from chainsleuth.store.hashindex import AddressIndex, UtxoIndex
+from chainsleuth.store.hashindex import UtxoIndex
 from chainsleuth.store.manifest import Manifest, Partition
-from chainsleuth.store.parts import TMP_SUFFIX, part_name, sha256_file, write_table_atomic
-from chainsleuth.store.schema import TABLE_NAMES
+from chainsleuth.store.parts import TMP_SUFFIX, PartWriter, part_name, sha256_file
+from chainsleuth.store.schema import STORED_TABLES, TABLES
 
 __all__ = ["DEFAULT_PARTITION_SPAN", "IngestReport", "ingest_blocks"]
 
@@ -72,34 +83,8 @@ class IngestReport:
     truncated: list[str] = field(default_factory=list)
     seconds: float = 0.0
     up_to_date: bool = False
-
-
-@dataclass(slots=True)
-class _LateSpends:
-    """Spends of outputs whose part is already written; applied at the next checkpoint."""
-
-    out_id: list[np.ndarray] = field(default_factory=list)
-    tx_id: list[np.ndarray] = field(default_factory=list)
-    vin: list[np.ndarray] = field(default_factory=list)
-
-    def add(self, out_id: np.ndarray, tx_id: np.ndarray, vin: np.ndarray) -> None:
-        if out_id.shape[0]:
-            self.out_id.append(out_id)
-            self.tx_id.append(tx_id)
-            self.vin.append(vin)
-
-    def take(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if not self.out_id:
-            empty = np.zeros(0, dtype=np.int64)
-            return empty, empty, empty.astype(np.int32)
-        o = np.concatenate(self.out_id)
-        t = np.concatenate(self.tx_id)
-        v = np.concatenate(self.vin).astype(np.int32)
-        self.out_id.clear()
-        self.tx_id.clear()
-        self.vin.clear()
-        order = np.argsort(o, kind="stable")
-        return o[order], t[order], v[order]
+    peak_rss: int = 0
+    memory_limit: int = 0
 
 
 def ingest_blocks(
@@ -112,18 +97,23 @@ def ingest_blocks(
     progress: bool | ProgressHook = False,
     checkpoint_seconds: float = CHECKPOINT_SECONDS,
     workers: int = 1,
+    memory_limit: str | None = None,
 ) -> IngestReport:
     """Ingest (or continue ingesting) the blocks of ``source`` into the dataset ``data``.
 
     ``source`` is a Bitcoin Core ``blocks/`` directory or a datadir. The manifest is
     rewritten (a resumable checkpoint) every ``checkpoint_seconds`` and at the end. With
     ``workers`` > 1, walking, hashing and checking run in that many processes while this one
-    links and writes; the output is identical. Raises
+    links and writes; the output is identical. ``memory_limit`` (a size such as ``"2G"``;
+    default: ``CHAINSLEUTH_MEMORY_LIMIT`` or a share of the machine's RAM) bounds the address
+    dictionary's RAM; the report records the peak RSS. Raises
     :class:`~chainsleuth.errors.UserError` subclasses for bad input, naming the bad value.
     """
     started = time.monotonic()
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
+    budget = MemoryBudget.from_option(memory_limit)
+    addr_bytes = budget.share(0.4)
     net = get_network(network)
     data = Path(data)
     src = open_source(source, net)
@@ -151,14 +141,12 @@ def ingest_blocks(
                 write_catalog(data, manifest)
             return report
         manifest.partitions = list(kept)
-        state = IndexState(UtxoIndex(), AddressIndex())
         _clean_leftovers(data, manifest)
-        rebuild_state(data, manifest, state)
+        state = _resume_state(data, manifest, start, addr_bytes)
         hook = progress if callable(progress) else None
         total_blocks = target - start + 1
         done_blocks = 0
         done_txs = 0
-        late = _LateSpends()
         last_checkpoint = time.monotonic()
         pool = (
             ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
@@ -168,23 +156,17 @@ def ingest_blocks(
         try:
             for lo in range(start, target + 1, span):
                 hi = min(lo + span - 1, target)
+                if hi < lo + span - 1 and lo > 0 and manifest.state.get("height") != lo - 1:
+                    # A partial partition is redone by the next run: save the state it starts from.
+                    _checkpoint(data, manifest, src.hashes, state)
+                    last_checkpoint = time.monotonic()
                 try:
-                    part = _ingest_partition(
-                        src,
-                        lo,
-                        hi,
-                        span,
-                        state,
-                        net,
-                        late,
-                        data,
-                        manifest,
-                        pool,
-                    )
+                    part = _ingest_partition(src, lo, hi, span, state, net, data, manifest, pool)
                 except BlockDataError:
-                    # Keep what was completed before the bad block, then report it.
+                    # Keep what was completed before the bad block, then report it. The indexes
+                    # in memory are mid-partition: the saved state stays the last good one.
                     if len(manifest.partitions) > len(kept):
-                        _checkpoint(data, manifest, late, src.hashes)
+                        _checkpoint(data, manifest, src.hashes, None)
                         write_catalog(data, manifest)
                     raise
                 done_blocks += hi - lo + 1
@@ -193,7 +175,7 @@ def ingest_blocks(
                     hook(done_blocks, done_txs, total_blocks)
                 report.txs_added += part.n_txs
                 if time.monotonic() - last_checkpoint >= checkpoint_seconds or hi == target:
-                    _checkpoint(data, manifest, late, src.hashes)
+                    _checkpoint(data, manifest, src.hashes, state if part.complete else None)
                     last_checkpoint = time.monotonic()
         finally:
             if pool is not None:
@@ -203,6 +185,8 @@ def ingest_blocks(
         report.tip_hash = manifest.tip_hash
         write_catalog(data, manifest)
         report.seconds = time.monotonic() - started
+        report.peak_rss = peak_rss_bytes()
+        report.memory_limit = budget.bytes
         return report
     finally:
         src.close()
@@ -257,51 +241,27 @@ def _roll_back_reorg(data: Path, manifest: Manifest, hashes: list[bytes]) -> Non
 
 
 def _clean_leftovers(data: Path, manifest: Manifest) -> None:
-    """Remove temp files and undo spends recorded by a run the manifest does not cover."""
+    """Remove temp files and state files of a run the manifest does not cover.
+
+    Parts a killed run wrote past the manifest are not listed and are overwritten when their
+    partition is redone; nothing already listed is touched (no part is ever rewritten).
+    """
     tables = data / "tables"
     if tables.exists():
         for tmp in tables.rglob(f"*{TMP_SUFFIX}"):
             tmp.unlink()
-    next_tx = (
-        manifest.partitions[-1].first_tx_id + manifest.partitions[-1].n_txs
-        if manifest.partitions
-        else 0
-    )
-    for p in manifest.partitions:
-        path = data / "tables" / "outputs" / part_name(p.lo, manifest.partition_span)
-        meta = pq.ParquetFile(path).metadata
-        idx = meta.schema.to_arrow_schema().get_field_index("spent_by_tx")
-        needs = False
-        for rg in range(meta.num_row_groups):
-            stats = meta.row_group(rg).column(idx).statistics
-            if stats is None or (stats.has_min_max and stats.max >= next_tx):
-                needs = True
-        if not needs:
-            continue
-        tbl = pq.read_table(path)
-        spent, vin, mask = _spends_of(tbl)
-        mask |= spent >= next_tx
-        write_table_atomic(_with_spends(tbl, spent, vin, mask), path)
-        manifest.files[f"tables/outputs/{path.name}"] = sha256_file(path)
+    remove_unreferenced(data, manifest.files)
 
 
-def _spends_of(tbl: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(spent_by_tx, spent_by_vin, is_unspent) of an outputs part as writable numpy arrays."""
-    col_tx = tbl.column("spent_by_tx")
-    col_vin = tbl.column("spent_by_vin")
-    spent = pc.fill_null(col_tx, 0).to_numpy().astype(np.int64, copy=True)
-    vin = pc.fill_null(col_vin, 0).to_numpy().astype(np.int32, copy=True)
-    mask = col_tx.is_null().to_numpy(zero_copy_only=False).copy()
-    return spent, vin, mask
-
-
-def _with_spends(
-    tbl: pa.Table, spent_tx: np.ndarray, spent_vin: np.ndarray, null_mask: np.ndarray
-) -> pa.Table:
-    i_tx = tbl.schema.get_field_index("spent_by_tx")
-    i_vin = tbl.schema.get_field_index("spent_by_vin")
-    tbl = tbl.set_column(i_tx, "spent_by_tx", pa.array(spent_tx, pa.int64(), mask=null_mask))
-    return tbl.set_column(i_vin, "spent_by_vin", pa.array(spent_vin, pa.int32(), mask=null_mask))
+def _resume_state(data: Path, manifest: Manifest, start: int, addr_bytes: int) -> IndexState:
+    """The indexes as of height ``start - 1``: the saved state if it is that, else rebuilt."""
+    if start == 0:
+        return IndexState(UtxoIndex(), new_address_index(data, addr_bytes))
+    if manifest.state.get("height") == start - 1:
+        return load_state(data, manifest.state, addr_bytes)
+    state = IndexState(UtxoIndex(), new_address_index(data, addr_bytes))
+    rebuild_state(data, manifest, state)
+    return state
 
 
 def _batches(src: BlockSource, lo: int, hi: int) -> Iterator[list[BlockInput]]:
@@ -341,36 +301,32 @@ def _ingest_partition(
     span: int,
     state: IndexState,
     net: Network,
-    late: _LateSpends,
     data: Path,
     manifest: Manifest,
     pool: Executor | None = None,
 ) -> Partition:
+    """Stream one partition's batches into its parts; its spends into its ``spends`` part."""
     first_tx = state.next_tx_id
     first_out = state.next_out_id
     first_addr = state.addrs.count
-    results = [link_batch(prep, state, net) for prep in _prepared(src, lo, hi, pool)]
-    tables = {name: pa.concat_tables([getattr(r, name) for r in results]) for name in TABLE_NAMES}
-    # Spends of this partition's own outputs go straight into its outputs part.
-    s_out = np.concatenate([r.spend_out_id for r in results])
-    s_tx = np.concatenate([r.spend_tx_id for r in results])
-    s_vin = np.concatenate([r.spend_vin for r in results])
-    own = s_out >= first_out
-    n_out = state.next_out_id - first_out
-    spent_tx = np.zeros(n_out, dtype=np.int64)
-    spent_vin = np.zeros(n_out, dtype=np.int32)
-    unspent = np.ones(n_out, dtype=np.bool_)
-    idx = s_out[own] - first_out
-    spent_tx[idx] = s_tx[own]
-    spent_vin[idx] = s_vin[own]
-    unspent[idx] = False
-    tables["outputs"] = _with_spends(tables["outputs"], spent_tx, spent_vin, unspent)
-    late.add(s_out[~own], s_tx[~own], s_vin[~own])
     name = part_name(lo, span)
-    for table_name, tbl in tables.items():
-        path = data / "tables" / table_name / name
-        write_table_atomic(tbl, path)
-        manifest.files[f"tables/{table_name}/{name}"] = sha256_file(path)
+    tables = data / "tables"
+    writers = {t: PartWriter(tables / t / name, TABLES[t]) for t in STORED_TABLES if t != "spends"}
+    spends: list[tuple[np.ndarray, ...]] = []
+    try:
+        for prep in _prepared(src, lo, hi, pool):
+            r = link_batch(prep, state, net)
+            for t, w in writers.items():
+                w.write(getattr(r, t))
+            spends.append((r.spend_out_id, r.spend_tx_id, r.spend_vin, r.spend_height))
+    except BaseException:
+        for w in writers.values():
+            w.abort()
+        raise
+    counts = {t: w.close() for t, w in writers.items()}
+    counts["spends"] = _write_spends(tables / "spends" / name, spends)
+    for t in STORED_TABLES:
+        manifest.files[f"tables/{t}/{name}"] = sha256_file(tables / t / name)
     part = Partition(
         lo=lo,
         hi=lo + span - 1,
@@ -378,8 +334,8 @@ def _ingest_partition(
         first_tx_id=first_tx,
         n_txs=state.next_tx_id - first_tx,
         first_out_id=first_out,
-        n_outputs=n_out,
-        n_inputs=tables["inputs"].num_rows,
+        n_outputs=state.next_out_id - first_out,
+        n_inputs=counts["inputs"],
         first_addr_id=first_addr,
         n_addresses=state.addrs.count - first_addr,
     )
@@ -387,33 +343,48 @@ def _ingest_partition(
     return part
 
 
-def _checkpoint(data: Path, manifest: Manifest, late: _LateSpends, hashes: list[bytes]) -> None:
-    """Apply pending spends to earlier output parts, then write the manifest."""
-    out_id, tx_id, vin = late.take()
-    if out_id.shape[0]:
-        firsts = np.array([p.first_out_id for p in manifest.partitions], dtype=np.int64)
-        which = np.searchsorted(firsts, out_id, side="right") - 1
-        bounds = np.flatnonzero(np.diff(which)) + 1
-        for chunk in np.split(np.arange(out_id.shape[0]), bounds):
-            p = manifest.partitions[int(which[chunk[0]])]
-            path = data / "tables" / "outputs" / part_name(p.lo, manifest.partition_span)
-            tbl = pq.read_table(path)
-            spent_i, vin_i, mask = _spends_of(tbl)
-            local = out_id[chunk] - p.first_out_id
-            spent_i[local] = tx_id[chunk]
-            vin_i[local] = vin[chunk]
-            mask[local] = False
-            write_table_atomic(_with_spends(tbl, spent_i, vin_i, mask), path)
-            manifest.files[f"tables/outputs/{path.name}"] = sha256_file(path)
+def _write_spends(path: Path, chunks: list[tuple[np.ndarray, ...]]) -> int:
+    """The partition's spends sorted by ``out_id`` (24 bytes per input while sorting)."""
+    cols = [np.concatenate([c[k] for c in chunks]) if chunks else np.zeros(0) for k in range(4)]
+    order = np.argsort(cols[0], kind="stable")
+    tbl = pa.table(
+        {
+            "out_id": cols[0][order].astype(np.int64),
+            "tx_id": cols[1][order].astype(np.int64),
+            "vin": cols[2][order].astype(np.int32),
+            "height": cols[3][order].astype(np.int32),
+        },
+        schema=TABLES["spends"],
+    )
+    w = PartWriter(path, TABLES["spends"])
+    w.write(tbl)
+    return w.close()
+
+
+def _checkpoint(
+    data: Path, manifest: Manifest, hashes: list[bytes], state: IndexState | None
+) -> None:
+    """Write the manifest; with ``state``, first save it as of the last complete partition.
+
+    Old state files are deleted only after the manifest naming the new ones is in place.
+    """
+    if state is not None and manifest.partitions and manifest.partitions[-1].complete:
+        meta, files = save_state(data, state, manifest.partitions[-1].hi)
+        manifest.state = meta
+        manifest.files = {k: v for k, v in manifest.files.items() if not k.startswith(STATE_DIR)}
+        manifest.files.update(files)
     valid = {
         f"tables/{t}/{part_name(p.lo, manifest.partition_span)}"
         for p in manifest.partitions
-        for t in TABLE_NAMES
+        for t in STORED_TABLES
     }
-    manifest.files = {k: v for k, v in manifest.files.items() if k in valid}
-    last = manifest.partitions[-1]
-    manifest.tip_height = last.last_height
-    manifest.tip_hash = hashes[last.last_height].hex()
+    manifest.files = {
+        k: v for k, v in manifest.files.items() if k in valid or k.startswith(STATE_DIR)
+    }
+    if manifest.partitions:
+        last = manifest.partitions[-1]
+        manifest.tip_height = last.last_height
+        manifest.tip_hash = hashes[last.last_height].hex()
     manifest.counts = {
         "blocks": sum(p.last_height - p.lo + 1 for p in manifest.partitions),
         "txs": sum(p.n_txs for p in manifest.partitions),
@@ -422,3 +393,4 @@ def _checkpoint(data: Path, manifest: Manifest, late: _LateSpends, hashes: list[
         "addresses": sum(p.n_addresses for p in manifest.partitions),
     }
     manifest.save(data)
+    remove_unreferenced(data, manifest.files)

@@ -1,7 +1,9 @@
 """DuckDB views over the Parquet parts a manifest lists; the ``chainsleuth.duckdb`` catalog.
 
 Views name exactly the files in the manifest, so a killed run's leftovers are never read. The
-catalog file is rebuildable and never the only copy of anything.
+catalog file is rebuildable and never the only copy of anything. The ``outputs`` view adds
+``spent_by_tx`` / ``spent_by_vin`` from the append-only ``spends`` table (a left join on
+``out_id``; each output is spent at most once).
 
 >>> import duckdb
 >>> con = duckdb.connect()
@@ -16,10 +18,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 
 from chainsleuth.store.manifest import Manifest
-from chainsleuth.store.schema import TABLE_NAMES, TABLES
+from chainsleuth.store.schema import STORED_TABLES, TABLES
 
 __all__ = ["CATALOG_NAME", "create_views", "write_catalog"]
 
@@ -31,18 +32,42 @@ def _files(data: Path, manifest: Manifest, table: str) -> list[str]:
     return sorted(str((data / f).resolve()) for f in manifest.files if f.startswith(prefix))
 
 
+def _source(data: Path, manifest: Manifest, table: str) -> str:
+    """A FROM-clause source of the stored parts of ``table`` (an empty typed relation if none)."""
+    files = _files(data, manifest, table)
+    if files:
+        listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+        return f"read_parquet([{listing}])"
+    cols = ", ".join(
+        f'NULL::{_SQL_TYPES.get(str(f.type), "BLOB")} AS "{f.name}"' for f in TABLES[table]
+    )
+    return f"(SELECT {cols} LIMIT 0)"
+
+
+_SQL_TYPES = {
+    "int64": "BIGINT",
+    "int32": "INTEGER",
+    "uint32": "UINTEGER",
+    "bool": "BOOLEAN",
+    "string": "VARCHAR",
+    "large_string": "VARCHAR",
+    "timestamp[us, tz=UTC]": "TIMESTAMPTZ",
+}
+
+
 def create_views(con: duckdb.DuckDBPyConnection, data: Path, manifest: Manifest) -> None:
     """Create (or replace) one view per table on ``con``."""
-    for table in TABLE_NAMES:
-        files = _files(data, manifest, table)
-        if files:
-            listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    for table in STORED_TABLES:
+        src = _source(data, manifest, table)
+        if table == "outputs":
+            spends = _source(data, manifest, "spends")
             con.execute(
-                f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet([{listing}])"
+                "CREATE OR REPLACE VIEW outputs AS SELECT o.*, s.tx_id AS spent_by_tx, "
+                f"s.vin AS spent_by_vin FROM {src} o LEFT JOIN "
+                f"(SELECT out_id, tx_id, vin FROM {spends}) s USING (out_id)"
             )
         else:
-            empty = pa.Table.from_batches([], schema=TABLES[table])  # noqa: F841 - read by DuckDB
-            con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM empty")
+            con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM {src}")
 
 
 def write_catalog(data: Path, manifest: Manifest) -> None:

@@ -1,8 +1,10 @@
 """``manifest.json``: what a dataset holds, written last and atomically.
 
-The manifest names the network, the tip, row counts per table, every partition's id ranges
-and the sha256 of every Parquet data file. A dataset is exactly what its manifest says: files
-not listed (a killed run's leftovers) are ignored and overwritten by the next run.
+The manifest names the network, the tip, row counts per table, every partition's id ranges,
+the sha256 of every data file (table parts and the ingest's saved index state) and, under
+``state``, which saved index files the ingest resumes from. A dataset is exactly what its
+manifest says: files not listed (a killed run's leftovers) are ignored and overwritten by the
+next run.
 
 >>> m = Manifest.new("regtest", 100)
 >>> m.tip_height
@@ -60,6 +62,7 @@ class Manifest:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TABLE_NAMES, 0))
     partitions: list[Partition] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)
     chainsleuth_version: str = __version__
     created: str = ""
     updated: str = ""
@@ -83,6 +86,11 @@ class Manifest:
         except (OSError, ValueError) as exc:
             raise DatasetError(f"unreadable {path}: {exc}") from None
         version = raw.get("schema_version")
+        if isinstance(version, int) and version < SCHEMA_VERSION:
+            raise DatasetError(
+                f"{path}: dataset written by an older chainsleuth (schema_version {version}, "
+                f"this one writes {SCHEMA_VERSION}); re-ingest it into a new directory"
+            )
         if version != SCHEMA_VERSION:
             raise DatasetError(
                 f"{path}: schema_version {version!r} is not supported (this chainsleuth "
@@ -99,6 +107,7 @@ class Manifest:
                 counts={k: int(v) for k, v in raw["counts"].items()},
                 partitions=[Partition(**p) for p in raw["partitions"]],
                 files={k: v["sha256"] for k, v in raw["files"].items()},
+                state=dict(raw.get("state", {})),
                 chainsleuth_version=str(raw.get("chainsleuth_version", "")),
                 created=str(raw.get("created", "")),
                 updated=str(raw.get("updated", "")),
@@ -118,6 +127,7 @@ class Manifest:
             "counts": self.counts,
             "partitions": [asdict(p) for p in self.partitions],
             "files": {k: {"sha256": v} for k, v in sorted(self.files.items())},
+            "state": self.state,
             "chainsleuth_version": self.chainsleuth_version,
             "created": self.created,
             "updated": self.updated,

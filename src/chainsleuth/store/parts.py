@@ -13,10 +13,15 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["TMP_SUFFIX", "part_name", "sha256_file", "write_table_atomic"]
+__all__ = ["TMP_SUFFIX", "PartWriter", "part_name", "sha256_file", "write_table_atomic"]
 
 TMP_SUFFIX = ".tmp"
 _ROW_GROUP = 256 * 1024
+_WRITE_OPTIONS: dict[str, object] = {
+    "compression": "zstd",
+    "write_statistics": True,
+    "store_schema": True,
+}
 
 
 def part_name(lo: int, span: int) -> str:
@@ -32,17 +37,71 @@ def write_table_atomic(table: pa.Table, path: Path) -> None:
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + TMP_SUFFIX)
-    pq.write_table(
-        table,
-        tmp,
-        compression="zstd",
-        row_group_size=_ROW_GROUP,
-        write_statistics=True,
-        store_schema=True,
-    )
+    pq.write_table(table, tmp, row_group_size=_ROW_GROUP, **_WRITE_OPTIONS)
+    _fsync_rename(tmp, path)
+
+
+def _fsync_rename(tmp: Path, path: Path) -> None:
     with open(tmp, "rb+") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+class PartWriter:
+    """Streams a part to ``<path>.tmp`` one batch at a time; :meth:`close` renames it into place.
+
+    Rows are buffered until a row group of ``row_group`` rows is full, so memory holds at most
+    one row group (plus the batch being added), never the whole part. Row-group boundaries
+    depend only on the rows written, so the same rows give the same bytes.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.parquet"
+    >>> w = PartWriter(p, pa.schema([("x", pa.int64())]), row_group=2)
+    >>> for k in range(3):
+    ...     w.write(pa.table({"x": [k, k]}))
+    >>> w.close(), pq.ParquetFile(p).metadata.num_row_groups
+    (6, 3)
+    """
+
+    def __init__(self, path: Path, schema: pa.Schema, row_group: int = _ROW_GROUP) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.tmp = path.with_name(path.name + TMP_SUFFIX)
+        self.schema = schema
+        self.row_group = row_group
+        self.rows = 0
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+        self._writer = pq.ParquetWriter(self.tmp, schema, **_WRITE_OPTIONS)
+
+    def write(self, table: pa.Table) -> None:
+        """Add rows (in order); full row groups go to disk."""
+        if table.num_rows == 0:
+            return
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        self.rows += table.num_rows
+        if self._pending_rows >= self.row_group:
+            merged = pa.concat_tables(self._pending)
+            full = (self._pending_rows // self.row_group) * self.row_group
+            self._writer.write_table(merged.slice(0, full), row_group_size=self.row_group)
+            rest = merged.slice(full)
+            self._pending = [rest] if rest.num_rows else []
+            self._pending_rows = rest.num_rows
+
+    def close(self) -> int:
+        """Write what is buffered, fsync and rename into place; returns the row count."""
+        if self._pending:
+            self._writer.write_table(pa.concat_tables(self._pending), row_group_size=self.row_group)
+            self._pending = []
+        self._writer.close()
+        _fsync_rename(self.tmp, self.path)
+        return self.rows
+
+    def abort(self) -> None:
+        """Drop the temporary file (the part is not written)."""
+        self._writer.close()
+        self.tmp.unlink(missing_ok=True)
 
 
 def sha256_file(path: Path) -> str:

@@ -1,16 +1,26 @@
-"""Arrow schemas of the five dataset tables (DESIGN §3) and the schema version.
+"""Arrow schemas of the stored dataset tables (DESIGN §3, contract v2) and the schema version.
+
+Contract v2 (whole-chain scale): a written part is never rewritten. ``outputs`` parts carry no
+spender; spends live in the append-only ``spends`` table (one row per non-coinbase input,
+partitioned by the spending height, sorted by ``out_id`` within a part) and the catalog's
+``outputs`` view derives ``spent_by_tx`` / ``spent_by_vin`` from it (:data:`VIEW_EXTRA`).
+Outputs carry a fixed-width 128-bit ``script_key`` (the address dictionary's key) and the
+``height`` of their transaction; inputs the ``height`` of theirs. Variable-length columns use
+64-bit offsets (``large_binary`` / ``large_string``).
 
 >>> TABLES["txs"].field("txid").type
 FixedSizeBinaryType(fixed_size_binary[32])
+>>> STORED_TABLES[-1], "spent_by_tx" in TABLES["outputs"].names
+('spends', False)
 """
 
 from __future__ import annotations
 
 import pyarrow as pa
 
-__all__ = ["SCHEMA_VERSION", "TABLES", "TABLE_NAMES"]
+__all__ = ["SCHEMA_VERSION", "STORED_TABLES", "TABLES", "TABLE_NAMES", "VIEW_EXTRA"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _HASH = pa.binary(32)
 _TIME = pa.timestamp("us", tz="UTC")
@@ -64,9 +74,9 @@ TABLES: dict[str, pa.Schema] = {
             ("value", pa.int64()),
             ("script_type", pa.string()),
             ("addr_id", pa.int64()),
-            ("script", pa.binary()),
-            ("spent_by_tx", pa.int64()),
-            ("spent_by_vin", pa.int32()),
+            ("script", pa.large_binary()),
+            ("height", pa.int32()),
+            ("script_key", pa.binary(16)),
         ]
     ),
     "inputs": pa.schema(
@@ -83,17 +93,35 @@ TABLES: dict[str, pa.Schema] = {
             ("script_sig_size", pa.int32()),
             ("witness_count", pa.int32()),
             ("witness_size", pa.int32()),
+            ("height", pa.int32()),
         ]
     ),
     "addresses": pa.schema(
         [
             ("addr_id", pa.int64()),
-            ("address", pa.string()),
+            ("address", pa.large_string()),
             ("script_type", pa.string()),
             ("first_height", pa.int32()),
             ("first_out_id", pa.int64()),
         ]
     ),
+    "spends": pa.schema(
+        [
+            ("out_id", pa.int64()),
+            ("tx_id", pa.int64()),
+            ("vin", pa.int32()),
+            ("height", pa.int32()),
+        ]
+    ),
 }
 
-TABLE_NAMES: tuple[str, ...] = tuple(TABLES)
+STORED_TABLES: tuple[str, ...] = tuple(TABLES)
+"""Tables stored as Parquet parts under ``tables/<name>/``."""
+
+TABLE_NAMES: tuple[str, ...] = STORED_TABLES
+"""Tables the catalog exposes as views (the same names)."""
+
+VIEW_EXTRA: dict[str, list[tuple[str, pa.DataType]]] = {
+    "outputs": [("spent_by_tx", pa.int64()), ("spent_by_vin", pa.int32())],
+}
+"""Columns a view derives on top of the stored ones (``outputs`` joins ``spends``)."""
