@@ -98,7 +98,7 @@ def regtest_tables(regtest_dataset: Path) -> dict[str, pa.Table]:
     with Dataset.open(regtest_dataset) as ds:
         return {
             name: ds.sql(f"SELECT * FROM {name}").arrow()
-            for name in ("txs", "outputs", "inputs", "addresses")
+            for name in ("txs", "outputs", "inputs", "addresses", "spends")
         }
 
 

@@ -145,7 +145,7 @@ def test_manifest_counts_and_checksums(ds: Dataset) -> None:
     parts = [f for f in m.files if f.startswith("tables/")]
     assert len(parts) == 5 * 6
     assert sorted(f for f in m.files if not f.startswith("tables/")) == [
-        "state/addresses-h000000399.bin",
+        "state/addresses/hot-000400.npy",  # the address dictionary's hot keys (no spill yet)
         "state/utxo-h000000399.bin",
     ]
     assert m.state["height"] == 399

@@ -34,10 +34,31 @@ def test_append_in_steps_equals_one_run(
     assert _files(ds) == _files(regtest_dataset)
 
 
+def test_spilling_address_dictionary_writes_the_same_parts(
+    tmp_path: Path, regtest_blocks_dir: Path, regtest_dataset: Path
+) -> None:
+    """A 32 KiB address dictionary spills every few hundred addresses: same bytes, in steps too."""
+    ds = tmp_path / "ds"
+    ingest_blocks(regtest_blocks_dir, ds, "regtest", to_height=150, partition_span=100,
+                  address_memory=TINY)  # fmt: skip
+    ingest_blocks(regtest_blocks_dir, ds, "regtest", address_memory=TINY)
+    files = _files(ds)
+    runs = [f for f in files if f.startswith("state/addresses/run-")]
+    assert len(runs) >= 2  # it did spill (9,175 addresses, a few hundred per spill, merged)
+    tables = {k: v for k, v in files.items() if k.startswith("tables/")}
+    assert tables == {k: v for k, v in _files(regtest_dataset).items() if k.startswith("tables/")}
+    one_run = tmp_path / "one"
+    ingest_blocks(regtest_blocks_dir, one_run, "regtest", partition_span=100, address_memory=TINY)
+    assert _files(one_run) == files
+
+
+TINY = 32 << 10
+
 _KILL_SCRIPT = """
 import sys
 from chainsleuth.ingest import ingest_blocks
-ingest_blocks(sys.argv[1], sys.argv[2], "regtest", partition_span=10, checkpoint_seconds=0)
+ingest_blocks(sys.argv[1], sys.argv[2], "regtest", partition_span=10, checkpoint_seconds=0,
+              address_memory=32 << 10)
 """
 
 
@@ -46,7 +67,7 @@ def test_kill_9_at_any_moment_then_rerun_gives_identical_dataset(
     tmp_path: Path, regtest_blocks_dir: Path
 ) -> None:
     reference = tmp_path / "reference"
-    ingest_blocks(regtest_blocks_dir, reference, "regtest", partition_span=10)
+    ingest_blocks(regtest_blocks_dir, reference, "regtest", partition_span=10, address_memory=TINY)
     expected = _files(reference)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
     for i, delay in enumerate((1.0, 2.0, 3.5)):
@@ -60,7 +81,9 @@ def test_kill_9_at_any_moment_then_rerun_gives_identical_dataset(
         if (ds / "manifest.json").exists():
             partial = json.loads((ds / "manifest.json").read_text())
             assert partial["tip"]["height"] <= 473
-        report = ingest_blocks(regtest_blocks_dir, ds, "regtest", partition_span=10)  # same command
+        report = ingest_blocks(  # the same command
+            regtest_blocks_dir, ds, "regtest", partition_span=10, address_memory=TINY
+        )
         assert report.tip_height == 473 or report.up_to_date
         assert _files(ds) == expected
 

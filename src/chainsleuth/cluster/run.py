@@ -142,14 +142,15 @@ def _write_parquet(table: pa.Table, path: Path) -> None:
 
 
 def _evidence(view: ChainView, links: Links, idx: I64) -> dict[str, Any]:
-    # rule names expanded from their codes in Arrow (no Python string per row)
+    # rule names stay dictionary-encoded: int32 codes per row (4 B) plus one small dictionary,
+    # so no 32-bit string offsets grow with the number of links (Parquet stores it the same way)
     codes = pa.array(links.rule[idx].astype(np.int32), type=pa.int32())
     rule = pa.DictionaryArray.from_arrays(codes, pa.array(links.rules, type=pa.string()))
     return {
         "addr_a": links.a[idx],
         "addr_b": links.b[idx],
         "tx_id": view.tx_id[links.tx[idx]],
-        "rule": rule.cast(pa.string()),
+        "rule": rule,
     }
 
 
@@ -195,7 +196,9 @@ def cluster_dataset(
     _write_parquet(pa.table(stats), run_dir / "clusters.parquet")
     _write_parquet(pa.table(_evidence(view, links, merged)), run_dir / "evidence.parquet")
     held_cols = _evidence(view, links, held)
-    held_cols["reason"] = pa.array(["collapse-guard"] * len(held), type=pa.string())
+    held_cols["reason"] = pa.DictionaryArray.from_arrays(
+        pa.array(np.zeros(len(held), dtype=np.int32)), pa.array(["collapse-guard"], pa.string())
+    )
     _write_parquet(pa.table(held_cols), run_dir / "held.parquet")
     _write_parquet(member_stats(view, cluster), run_dir / "members.parquet")
     params = {

@@ -32,7 +32,8 @@ from chainsleuth.ingest.kernels import (
 )
 from chainsleuth.ingest.resolve import resolve_batch
 from chainsleuth.ingest.txids import hash_txids
-from chainsleuth.store.hashindex import AddressIndex, UtxoIndex
+from chainsleuth.store.addrdict import AddressDictionary
+from chainsleuth.store.hashindex import UtxoIndex
 from chainsleuth.store.schema import TABLES
 
 __all__ = [
@@ -55,7 +56,7 @@ class IndexState:
     """The growing state of an ingest: id counters and the two hash indexes."""
 
     utxo: UtxoIndex
-    addrs: AddressIndex
+    addrs: AddressDictionary
     next_tx_id: int = 0
     next_out_id: int = 0
 

@@ -2,14 +2,19 @@
 
 The state is the UTXO index and the address dictionary as of the end of a partition boundary
 height ``h`` (the last height of a complete partition). It is written under
-``DATASET/state/`` with the boundary in each file name; the manifest's ``state`` entry says
-which files, and ``files`` holds their sha256 like any part. Files of an older boundary are
-deleted only after a manifest naming the newer ones is in place, so a run killed at any moment
-resumes from a consistent pair of manifest and state.
+``DATASET/state/``; the manifest's ``state`` entry says which files, and ``files`` holds their
+sha256 like any part. Files of an older checkpoint are deleted only after a manifest naming the
+newer ones is in place, so a run killed at any moment resumes from a consistent pair of
+manifest and state.
 
-File format: the index's slot arrays written back to back as raw little-endian bytes (the
-dtypes and the capacity are in the manifest), so saving is one sequential write and loading
-one ``np.fromfile`` per array: no pickles, no per-entry work.
+- UTXO index: ``state/utxo-h<h>.bin``, its occupied entries sorted by ``out_id`` as arrays
+  back to back in raw little-endian bytes (41 bytes per unspent output; dtypes and count in the
+  manifest): one sequential write, one ``np.fromfile`` per array, one rehash on load. The form
+  does not depend on the table's slot layout, so a resumed run saves the same bytes.
+- Address dictionary (:class:`~chainsleuth.store.addrdict.AddressDictionary`, bounded RAM,
+  spilling sorted runs to disk): ``state/addresses/`` (its hot table per checkpoint plus its
+  immutable runs). A dictionary rebuilt from the parts lives in a folder of its own, so the
+  files an older manifest names are never overwritten.
 
 >>> import tempfile
 >>> from chainsleuth.ingest.batch import IndexState
@@ -26,13 +31,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from chainsleuth.errors import DatasetError
-from chainsleuth.store.hashindex import AddressIndex, UtxoIndex
+from chainsleuth.store.addrdict import AddressDictionary
+from chainsleuth.store.hashindex import UtxoIndex
 
 __all__ = ["STATE_DIR", "load_state", "new_address_index", "remove_unreferenced", "save_state"]
 
@@ -42,9 +49,17 @@ if TYPE_CHECKING:
     from chainsleuth.ingest.batch import IndexState
 
 
-def new_address_index(data: Path, memory_bytes: int) -> AddressIndex:
-    """An empty address dictionary for a dataset (``memory_bytes`` is its RAM share)."""
-    return AddressIndex()
+def new_address_index(
+    data: Path, memory_bytes: int, folder: str = "addresses"
+) -> AddressDictionary:
+    """An empty address dictionary in ``state/<folder>/`` (``memory_bytes``: its RAM share).
+
+    Whatever the folder held is deleted first: a new dictionary starts from nothing.
+    """
+    directory = data / STATE_DIR / folder
+    if directory.exists():
+        shutil.rmtree(directory)
+    return AddressDictionary.create(directory, memory_bytes=memory_bytes)
 
 
 def _write_arrays(path: Path, arrays: list[np.ndarray]) -> str:
@@ -76,8 +91,7 @@ def _read_arrays(path: Path, dtypes: list[str], n: int) -> list[np.ndarray]:
     return out
 
 
-_UTXO_DTYPES = ["<u8", "<u8", "<u4", "<i8", "<i8", "<i8", "u1"]
-_ADDR_DTYPES = ["<u8", "<u8", "<i8"]
+_UTXO_DTYPES = ["<u8", "<u4", "<u4", "<i8", "<i8", "<i8", "u1"]
 
 
 def save_state(
@@ -86,17 +100,17 @@ def save_state(
     """Write ``state`` as of boundary height ``boundary``; returns (manifest entry, files)."""
     files: dict[str, str] = {}
     utxo_rel = f"{STATE_DIR}/utxo-h{boundary:09d}.bin"
-    files[utxo_rel] = _write_arrays(data / utxo_rel, list(state.utxo.arrays))
-    addr_rel = f"{STATE_DIR}/addresses-h{boundary:09d}.bin"
+    files[utxo_rel] = _write_arrays(data / utxo_rel, list(state.utxo.entries()))
     a = state.addrs
-    files[addr_rel] = _write_arrays(data / addr_rel, [a.keys0, a.keys1, a.vals])
+    folder = a.directory.relative_to(data).as_posix()
+    for name, digest in a.checkpoint(boundary + 1).items():
+        files[f"{folder}/{name}"] = digest
     meta: dict[str, Any] = {
         "height": boundary,
         "next_tx_id": state.next_tx_id,
         "next_out_id": state.next_out_id,
-        "utxo": {"file": utxo_rel, "capacity": int(state.utxo.out_ids.shape[0]),
-                 "count": int(state.utxo.count)},
-        "addresses": {"file": addr_rel, "capacity": int(a.vals.shape[0]), "count": int(a.count)},
+        "utxo": {"file": utxo_rel, "count": int(state.utxo.count)},
+        "addresses": {"folder": folder, "count": int(a.count), "state": a.state()},
     }  # fmt: skip
     return meta, files
 
@@ -107,26 +121,33 @@ def load_state(data: Path, meta: dict[str, Any], memory_bytes: int) -> IndexStat
 
     try:
         u, ad = meta["utxo"], meta["addresses"]
-        utxo = UtxoIndex()
-        arrays = _read_arrays(data / u["file"], _UTXO_DTYPES, int(u["capacity"]))
-        (utxo.keys0, utxo.keys1, utxo.vouts, utxo.out_ids, utxo.values, utxo.addr_ids,
-         utxo.types) = arrays  # fmt: skip
-        utxo.count = int(u["count"])
-        addrs = AddressIndex()
-        addrs.keys0, addrs.keys1, addrs.vals = _read_arrays(
-            data / ad["file"], _ADDR_DTYPES, int(ad["capacity"])
+        utxo = UtxoIndex.from_entries(
+            tuple(_read_arrays(data / u["file"], _UTXO_DTYPES, int(u["count"])))
         )
-        addrs.count = int(ad["count"])
+        addrs = AddressDictionary.open(data / ad["folder"], ad["state"], memory_bytes=memory_bytes)
+        addrs.remove_unreferenced(ad["state"])
         return IndexState(utxo, addrs, int(meta["next_tx_id"]), int(meta["next_out_id"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise DatasetError(f"malformed ingest state in manifest ({exc})") from None
 
 
 def remove_unreferenced(data: Path, keep: dict[str, str]) -> None:
-    """Delete files under ``state/`` that ``keep`` (manifest files) does not name."""
+    """Delete files under ``state/`` that ``keep`` (the manifest's files) does not name.
+
+    Called after a checkpoint's manifest is saved (older checkpoints' files) and before a run
+    continues (a killed run's spills); folders nothing in ``keep`` names go entirely.
+    """
     folder = data / STATE_DIR
     if not folder.exists():
         return
     for f in folder.iterdir():
-        if f"{STATE_DIR}/{f.name}" not in keep:
+        rel = f"{STATE_DIR}/{f.name}"
+        if f.is_dir():
+            if not any(k.startswith(rel + "/") for k in keep):
+                shutil.rmtree(f)
+                continue
+            for g in f.iterdir():
+                if f"{rel}/{g.name}" not in keep and g.is_file():
+                    g.unlink()
+        elif rel not in keep:
             f.unlink()

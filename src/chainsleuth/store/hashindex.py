@@ -4,9 +4,12 @@ Two indexes grow with the chain and nothing else does:
 
 * :class:`AddressIndex` maps a 128-bit script key to a dense ``addr_id`` (24 bytes per slot,
   load factor ≤ 0.6, so ~40 bytes per address).
-* :class:`UtxoIndex` maps an unspent output ``(txid[:16], vout)`` to its ``out_id``, value,
-  ``addr_id`` and script type (45 bytes per slot, ~75 bytes per *unspent* output); spent entries
-  are removed with backward-shift deletion, so its size follows the UTXO set, not the chain.
+* :class:`UtxoIndex` maps an unspent output ``(txid[:12], vout)`` to its ``out_id``, value,
+  ``addr_id`` and script type: 41 bytes per slot (txid bytes 0–7 and 8–11, vout, out_id, value,
+  addr_id, type), load ≤ 0.8, so 51–102 bytes per *unspent* output (63 on average between
+  doublings); spent entries are removed with backward-shift deletion, so its size follows the
+  UTXO set, not the chain. Saved at checkpoints as its occupied entries sorted by ``out_id``
+  (41 bytes per entry on disk), a canonical form whatever the slot layout.
 
 Both use linear probing; keys are already uniformly distributed (hashes), so the slot is the
 key's low bits.
@@ -28,11 +31,13 @@ __all__ = ["AddressIndex", "UtxoIndex"]
 
 _EMPTY = -1
 _MAX_LOAD = 0.6
+_UTXO_MAX_LOAD = 0.8
+_LOW32 = 0xFFFFFFFF
 
 
-def _capacity_for(n: int) -> int:
+def _capacity_for(n: int, load: float = _MAX_LOAD) -> int:
     cap = 1024
-    while cap * _MAX_LOAD < n:
+    while cap * load < n:
         cap *= 2
     return cap
 
@@ -127,6 +132,7 @@ def _utxo_insert(  # type: ignore[no-untyped-def]
     keys0, keys1, vouts, out_ids, values, addr_ids, types, k0, k1, vout, oid, value, aid, typ
 ):
     mask = keys0.shape[0] - 1
+    k1 = np.uint32(np.uint64(k1) & np.uint64(_LOW32))
     slot = _utxo_slot(k0, vout, mask)
     while out_ids[slot] != -1:
         if keys0[slot] == k0 and keys1[slot] == k1 and vouts[slot] == vout:
@@ -169,6 +175,7 @@ def _utxo_delete(keys0, keys1, vouts, out_ids, values, addr_ids, types, slot):  
 @njit(cache=True)
 def _utxo_find(keys0, keys1, vouts, out_ids, k0, k1, vout):  # type: ignore[no-untyped-def]
     mask = keys0.shape[0] - 1
+    k1 = np.uint32(np.uint64(k1) & np.uint64(_LOW32))
     slot = _utxo_slot(k0, vout, mask)
     while out_ids[slot] != -1:
         if keys0[slot] == k0 and keys1[slot] == k1 and vouts[slot] == vout:
@@ -203,15 +210,19 @@ def _utxo_rehash(src, dst):  # type: ignore[no-untyped-def]
 
 
 class UtxoIndex:
-    """Unspent outputs keyed by ``(txid[:16], vout)`` holding out_id, value, addr_id, type."""
+    """Unspent outputs keyed by ``(txid[:12], vout)`` holding out_id, value, addr_id, type.
+
+    A 96-bit txid prefix plus the vout: two unspent outputs collide only if their txids share
+    12 bytes (about 2^-40 for 170 M unspent transactions).
+    """
 
     def __init__(self, expected: int = 0) -> None:
-        self._alloc(_capacity_for(expected))
+        self._alloc(_capacity_for(expected, _UTXO_MAX_LOAD))
         self.count = 0
 
     def _alloc(self, cap: int) -> None:
         self.keys0 = np.zeros(cap, dtype=np.uint64)
-        self.keys1 = np.zeros(cap, dtype=np.uint64)
+        self.keys1 = np.zeros(cap, dtype=np.uint32)
         self.vouts = np.zeros(cap, dtype=np.uint32)
         self.out_ids = np.full(cap, _EMPTY, dtype=np.int64)
         self.values = np.zeros(cap, dtype=np.int64)
@@ -234,11 +245,27 @@ class UtxoIndex:
     def reserve(self, extra: int) -> None:
         """Grow so that ``extra`` more entries fit under the load limit."""
         need = self.count + extra
-        if need <= self.out_ids.shape[0] * _MAX_LOAD:
+        if need <= self.out_ids.shape[0] * _UTXO_MAX_LOAD:
             return
         old = self.arrays
-        self._alloc(_capacity_for(need))
+        self._alloc(_capacity_for(need, _UTXO_MAX_LOAD))
         _utxo_rehash(old, self.arrays)
+
+    def entries(self) -> tuple[np.ndarray, ...]:
+        """The occupied entries sorted by ``out_id`` (the canonical form that is saved)."""
+        live = np.flatnonzero(self.out_ids != _EMPTY)
+        live = live[np.argsort(self.out_ids[live], kind="stable")]
+        return tuple(a[live] for a in self.arrays)
+
+    @classmethod
+    def from_entries(cls, entries: tuple[np.ndarray, ...]) -> UtxoIndex:
+        """An index holding ``entries`` (as :meth:`entries` returns them)."""
+        k0, k1, vout, oid, value, aid, typ = entries
+        index = cls(int(k0.shape[0]))
+        rehash_src = (k0, k1, vout, oid, value, aid, typ)
+        _utxo_rehash(rehash_src, index.arrays)
+        index.count = int(k0.shape[0])
+        return index
 
     @property
     def nbytes(self) -> int:
