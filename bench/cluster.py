@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from chainsleuth.cluster.unionfind import new_parent, roots_to_min_ids, union_links
+from chainsleuth.graph.unionfind import new_parent, roots_to_min_ids, union_links
 
 
 def make_links(n_addr: int, n_tx: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from chainsleuth.cluster.metrics import false_merges, pairwise_scores, purity
 from chainsleuth.cluster.runs import load_address_cluster, run_dir, run_params
-from chainsleuth.cluster.unionfind import new_parent, roots_to_min_ids, union_links
+from chainsleuth.graph.unionfind import new_parent, roots_to_min_ids, union_links
 from chainsleuth.errors import InputError
 from chainsleuth.heuristics.change import ChangeContext, ChangeSignal, signals_of
 from chainsleuth.heuristics.coinjoin import detect_coinjoins

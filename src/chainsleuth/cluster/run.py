@@ -43,7 +43,7 @@ from chainsleuth.cluster.links import (
 )
 from chainsleuth.cluster.spec import HeuristicSpec, parse_heuristics
 from chainsleuth.cluster.stats import cluster_stats, member_stats
-from chainsleuth.cluster.unionfind import NO_GUARD, new_parent, roots_to_min_ids, union_links
+from chainsleuth.graph.unionfind import NO_GUARD, new_parent, roots_to_min_ids, union_links
 from chainsleuth.errors import InputError
 from chainsleuth.heuristics.change import ChangeContext, signals_of
 from chainsleuth.heuristics.coinjoin import detect_coinjoins

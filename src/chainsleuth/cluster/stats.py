@@ -1,7 +1,7 @@
 """Per-cluster and per-member summaries of a clustering, in one linear pass each.
 
 ``cluster`` gives every addr_id its cluster id (usually the smallest addr_id of the cluster,
-as :func:`~chainsleuth.cluster.unionfind.roots_to_min_ids` returns). Cluster ids are mapped to
+as :func:`~chainsleuth.graph.unionfind.roots_to_min_ids` returns). Cluster ids are mapped to
 dense ranks with a bincount (any other labelling falls back to ``np.unique``); small numba
 kernels then walk the view's transactions in chain order, so no global sort or hash table is
 needed.

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from chainsleuth.cluster.unionfind import new_parent, roots_to_min_ids, union_links
+from chainsleuth.graph.unionfind import new_parent, roots_to_min_ids, union_links
 from chainsleuth.heuristics.view import ChainView
 
 __all__ = ["first_input_addr", "multi_input_clusters", "multi_input_pairs"]

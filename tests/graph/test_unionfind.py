@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from chainsleuth.cluster.links import multi_input_links
-from chainsleuth.cluster.unionfind import (
+from chainsleuth.graph.unionfind import (
     new_parent,
     py_union_links,
     roots_to_min_ids,
@@ -73,7 +73,7 @@ def test_kernel_matches_python_twin_on_regtest_links() -> None:
 
 def test_int64_state_past_int32_ids_clusters_alike(monkeypatch: pytest.MonkeyPatch) -> None:
     """Past 2^31 addresses the state switches to int64; both widths cluster the same links."""
-    import chainsleuth.cluster.unionfind as uf
+    import chainsleuth.graph.unionfind as uf
 
     chain = core_chain()
     links = multi_input_links(chain.view, skip=detect_coinjoins(chain.view).mask)
