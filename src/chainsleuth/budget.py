@@ -104,6 +104,29 @@ class MemoryBudget:
         limit_mib = max(self.share(fraction) >> 20, 32)
         return {"memory_limit": f"{limit_mib}MiB", "temp_directory": str(tmp)}
 
+    def apply(self, con: Any, data: Path, fraction: float = 0.5) -> None:
+        """Set :meth:`duckdb_settings` on a DuckDB connection (``fraction`` of the budget).
+
+        >>> import duckdb, tempfile
+        >>> con = duckdb.connect()
+        >>> MemoryBudget(1 << 30, "option").apply(con, Path(tempfile.mkdtemp()))
+        >>> con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        '512.0 MiB'
+        """
+        for key, value in self.duckdb_settings(data, fraction).items():
+            con.execute(f"SET {key} = '{value}'")
+
+    def report(self) -> str:
+        """One line for the log: the peak RSS so far against the budget.
+
+        >>> MemoryBudget(1 << 30, "option").report().startswith("peak memory ")
+        True
+        """
+        return (
+            f"peak memory {peak_rss_bytes() / (1 << 20):,.0f} MiB "
+            f"(budget {self.bytes / (1 << 20):,.0f} MiB, {self.source})"
+        )
+
     def __str__(self) -> str:
         return f"{self.bytes / (1 << 30):.2f} GiB ({self.source})"
 

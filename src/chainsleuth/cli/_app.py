@@ -6,7 +6,20 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-__all__ = ["app", "console", "console_err", "eval_app", "step_progress", "tags_app"]
+__all__ = [
+    "MEMORY_HELP",
+    "app",
+    "console",
+    "console_err",
+    "eval_app",
+    "step_progress",
+    "tags_app",
+]
+
+MEMORY_HELP = (
+    "RAM budget, e.g. 2G (default: $CHAINSLEUTH_MEMORY_LIMIT or 60% of RAM); any size from 64M "
+    "up. DuckDB gets half of it and spills to DATASET/_tmp/; the peak is logged."
+)
 
 app = typer.Typer(
     name="chainsleuth",

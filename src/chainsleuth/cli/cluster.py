@@ -10,7 +10,7 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from chainsleuth.cli._app import app, console, eval_app
+from chainsleuth.cli._app import MEMORY_HELP, app, console, console_err, eval_app
 from chainsleuth.cluster import DEFAULT_MAX_MERGE_SIZE
 
 __all__ = ["cluster_cmd", "eval_clustering_cmd", "explain_cmd"]
@@ -32,15 +32,18 @@ def cluster_cmd(
     max_merge_size: int = typer.Option(
         DEFAULT_MAX_MERGE_SIZE, "--max-merge-size", help="Collapse guard size threshold."
     ),
+    memory_limit: str | None = typer.Option(None, "--memory-limit", help=MEMORY_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON."),
 ) -> None:
     """Cluster addresses into wallets; writes DATASET/derived/clusters/RUN/.
 
     Example: chainsleuth cluster --data data/regtest --heuristics multi-input --name mi
     """
+    from chainsleuth.budget import MemoryBudget
     from chainsleuth.cluster.run import cluster_dataset
     from chainsleuth.store.dataset import Dataset
 
+    budget = MemoryBudget.from_option(memory_limit)
     with (
         Dataset.open(data) as ds,
         Progress(
@@ -53,6 +56,7 @@ def cluster_cmd(
         ) as bar,
     ):
         task = bar.add_task("clustering", total=None)
+        budget.apply(ds.con, ds.path)
         run = cluster_dataset(
             ds,
             heuristics,
@@ -74,6 +78,7 @@ def cluster_cmd(
     if as_json:
         console.print_json(json.dumps(summary))
         return
+    console_err.print(budget.report(), style="dim")
     console.print(
         f"run [bold]{run.name}[/]: {run.n_addresses:,} addresses → {run.n_clusters:,} clusters "
         f"({run.n_unions:,} unions from {run.n_links:,} links, {run.n_held:,} held back, "

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from chainsleuth.cli._app import app, console, eval_app, step_progress
+from chainsleuth.cli._app import MEMORY_HELP, app, console, console_err, eval_app, step_progress
 
 __all__ = ["eval_investigation_cmd", "investigate_app", "service_cmd"]
 
@@ -32,6 +32,7 @@ def service_cmd(
         ["exchange"], "--stop-at", help="Funding sources: stop at this category (repeatable)."
     ),
     min_value: float = typer.Option(1000.0, "--min-value", help="Drop flows below N sats."),
+    memory_limit: str | None = typer.Option(None, "--memory-limit", help=MEMORY_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """From seed addresses: the service wallet, its customers, their funding sources and the
@@ -39,14 +40,17 @@ def service_cmd(
 
     Example: chainsleuth investigate service --data data/regtest --seed bcrt1q... --out case
     """
+    from chainsleuth.budget import MemoryBudget
     from chainsleuth.investigate.service import investigate_service
     from chainsleuth.investigate.summary import print_summary
     from chainsleuth.store.dataset import Dataset
 
+    budget = MemoryBudget.from_option(memory_limit)
     with (
         Dataset.open(data) as ds,
         step_progress(disable=as_json) as bar,
     ):
+        budget.apply(ds.con, ds.path)
         task = bar.add_task("investigating", total=5)
         inv = investigate_service(
             ds,
@@ -75,6 +79,7 @@ def service_cmd(
         return
     print_summary(inv, console)
     console.print(f"wrote {out}/leads.csv, requests.csv, case.json", highlight=False)
+    console_err.print(budget.report(), style="dim")
 
 
 @eval_app.command("investigation")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from chainsleuth.cli._app import app, console
+from chainsleuth.cli._app import MEMORY_HELP, app, console
 from chainsleuth.errors import InputError
 
 if TYPE_CHECKING:
@@ -55,6 +55,8 @@ def _plain_profile(ds: Dataset, what: str) -> tuple[str, dict[str, Any]]:
     if what.isdigit():
         return "block", block_profile(ds, what)
     if _HEX64.match(what):
+        if ds.lookup.indexed and ds.lookup.tx_id(bytes.fromhex(what)) is not None:
+            return "tx", tx_profile(ds, what)  # indexed: no scan of the blocks table first
         hit = ds.sql("SELECT 1 FROM blocks WHERE hash = ?", [bytes.fromhex(what)]).fetchone()
         if hit:
             return "block", block_profile(ds, what)
@@ -71,15 +73,20 @@ def show(
     clustering: Annotated[
         str | None, typer.Option(help="Clustering run (default: the newest).")
     ] = None,
+    memory_limit: Annotated[str | None, typer.Option(help=MEMORY_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show a profile of a transaction, an address (with its cluster), a cluster or a block.
 
     Example: chainsleuth show --data case.ds bcrt1q5308qu3ejczty83g4ghe2n23kzulh66wz4wnm2
     """
+    from chainsleuth.budget import MemoryBudget
     from chainsleuth.store.dataset import Dataset
 
+    budget = MemoryBudget.from_option(memory_limit)
     with Dataset.open(data) as ds:
+        if memory_limit is not None:
+            budget.apply(ds.con, ds.path)
         kind, prof = profile_for(ds, what, clustering)
     if as_json:
         console.print_json(json.dumps({"kind": kind, **prof}, default=str))

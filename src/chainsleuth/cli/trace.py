@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from chainsleuth.cli._app import app, console, step_progress
+from chainsleuth.cli._app import MEMORY_HELP, app, console, console_err, step_progress
 from chainsleuth.errors import InputError
 
 __all__ = ["parse_time", "trace_cmd"]
@@ -57,6 +57,7 @@ def trace_cmd(
         None, "--clustering", help="Clustering run (default: the newest)."
     ),
     limit: int = typer.Option(20, "--limit", help="Endpoints shown in the table."),
+    memory_limit: str | None = typer.Option(None, "--memory-limit", help=MEMORY_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the flow subgraph as JSON."),
 ) -> None:
     """Trace value from seed addresses hop by hop, at cluster level.
@@ -64,16 +65,19 @@ def trace_cmd(
     Example: chainsleuth trace --data data/regtest bcrt1q... --direction back --hops 5
     --policy haircut --stop-at exchange
     """
+    from chainsleuth.budget import MemoryBudget
     from chainsleuth.store.dataset import Dataset
     from chainsleuth.trace.engine import trace
     from chainsleuth.trace.export import trace_to_dict
 
     start_t = parse_time(start, "--start")
     end_t = parse_time(end, "--end")
+    budget = MemoryBudget.from_option(memory_limit)
     with (
         Dataset.open(data) as ds,
         step_progress(disable=as_json) as bar,
     ):
+        budget.apply(ds.con, ds.path)
         task = bar.add_task("tracing", total=hops)
         result = trace(
             ds,
@@ -94,6 +98,7 @@ def trace_cmd(
     if as_json:
         console.print_json(json.dumps(doc))
         return
+    console_err.print(budget.report(), style="dim")
     p = doc["parameters"]
     console.print(
         f"{p['direction']} trace, {p['policy']}, {p['hops']} hops, run {p['run']}: "

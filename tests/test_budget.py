@@ -1,0 +1,63 @@
+"""``--memory-limit``: any size from 64M up is accepted, a bad one named; results do not change."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from chainsleuth.budget import MIN_BUDGET, MemoryBudget, parse_size
+from chainsleuth.errors import InputError
+from tests.golden.digest import GOLDEN, clustering_digest
+
+CliRun = Callable[..., tuple[int, str, str]]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("64M", 64 << 20), ("2G", 2 << 30), ("1.5GiB", 3 << 29), ("512mb", 512 << 20), ("4096", 4096)],
+)
+def test_sizes(text: str, expected: int) -> None:
+    assert parse_size(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "2X", "-1G", "G2", "two gigabytes"])
+def test_bad_sizes_are_named(text: str) -> None:
+    with pytest.raises(InputError, match="not a size") as err:
+        parse_size(text)
+    assert repr(text) in str(err.value)
+
+
+def test_small_budgets_are_raised_to_the_minimum_not_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert MemoryBudget.from_option("1M").bytes == MIN_BUDGET
+    monkeypatch.setenv("CHAINSLEUTH_MEMORY_LIMIT", "3G")
+    assert MemoryBudget.from_option(None) == MemoryBudget(3 << 30, "env")
+    assert MemoryBudget.from_option("1G").source == "option"
+
+
+def test_cluster_under_64m_gives_the_recorded_clustering(
+    regtest_dataset: Path, tmp_path: Path, cli_run: CliRun
+) -> None:
+    ds = tmp_path / "ds"
+    shutil.copytree(regtest_dataset, ds, ignore=shutil.ignore_patterns("derived"))
+    code, _, err = cli_run("cluster", "--data", str(ds), "--memory-limit", "64M")
+    assert code == 0
+    assert "peak memory" in err and "budget 64 MiB" in err
+    golden = json.loads((GOLDEN / "regtest-core-a.json").read_text())
+    assert clustering_digest(ds, "default") == golden["clustering_default"]
+    assert (ds / "_tmp" / "duckdb").is_dir()
+
+
+@pytest.mark.parametrize("verb", [["cluster"], ["show", "0"], ["investigate", "service",
+                                   "--seed", "x", "--out", "o"], ["trace", "x"]])  # fmt: skip
+def test_bad_memory_limit_exits_2_naming_it(
+    regtest_dataset: Path, cli_run: CliRun, verb: list[str]
+) -> None:
+    code, out, err = cli_run(*verb, "--data", str(regtest_dataset), "--memory-limit", "lots")
+    assert code == 2
+    assert err.strip().count("\n") == 0 and "'lots'" in err
