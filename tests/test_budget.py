@@ -8,10 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from tests.golden.digest import GOLDEN, clustering_digest
 
 from chainsleuth.budget import MIN_BUDGET, MemoryBudget, parse_size
 from chainsleuth.errors import InputError
-from tests.golden.digest import GOLDEN, clustering_digest
 
 CliRun = Callable[..., tuple[int, str, str]]
 
@@ -58,6 +58,6 @@ def test_cluster_under_64m_gives_the_recorded_clustering(
 def test_bad_memory_limit_exits_2_naming_it(
     regtest_dataset: Path, cli_run: CliRun, verb: list[str]
 ) -> None:
-    code, out, err = cli_run(*verb, "--data", str(regtest_dataset), "--memory-limit", "lots")
+    code, _, err = cli_run(*verb, "--data", str(regtest_dataset), "--memory-limit", "lots")
     assert code == 2
     assert err.strip().count("\n") == 0 and "'lots'" in err
