@@ -30,9 +30,9 @@ import numpy as np
 
 from chainsleuth.cluster.run import cluster_dataset
 from chainsleuth.cluster.runs import list_runs
-from chainsleuth.heuristics.view import load_chain_view
 from chainsleuth.investigate.case import write_case
 from chainsleuth.investigate.service import investigate_service
+from chainsleuth.store.chainview import load_chain_view
 from chainsleuth.store.dataset import Dataset
 from chainsleuth.trace.engine import Seed, trace
 from chainsleuth.trace.flowgraph import FlowGraph, build_flow_graph

@@ -10,7 +10,8 @@ import pyarrow as pa
 import pytest
 
 from chainsleuth.cluster.stats import cluster_stats, member_stats
-from chainsleuth.heuristics.view import ChainView, load_chain_view
+from chainsleuth.heuristics.view import ChainView
+from chainsleuth.store.chainview import load_chain_view
 from chainsleuth.store.dataset import Dataset
 
 STATS_COLUMNS = [

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from chainsleuth.heuristics.view import load_chain_view
+from chainsleuth.store.chainview import load_chain_view
 from chainsleuth.store.dataset import Dataset
 from chainsleuth.trace.engine import Seed, trace
 from chainsleuth.trace.exposure import exposure

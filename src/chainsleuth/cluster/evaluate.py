@@ -21,14 +21,15 @@ from numpy.typing import NDArray
 
 from chainsleuth.cluster.metrics import false_merges, pairwise_scores, purity
 from chainsleuth.cluster.runs import load_address_cluster, run_dir, run_params
-from chainsleuth.graph.unionfind import new_parent, roots_to_min_ids, union_links
 from chainsleuth.errors import InputError
+from chainsleuth.graph.unionfind import new_parent, roots_to_min_ids, union_links
 from chainsleuth.heuristics.change import ChangeContext, ChangeSignal, signals_of
 from chainsleuth.heuristics.coinjoin import detect_coinjoins
 from chainsleuth.heuristics.consensus import DEFAULT_CONSENSUS, consensus_change
 from chainsleuth.heuristics.cospend import first_input_addr, multi_input_pairs
 from chainsleuth.heuristics.selftransfer import SELF_TRANSFER, self_transfers
-from chainsleuth.heuristics.view import ChainView, load_chain_view
+from chainsleuth.heuristics.view import ChainView
+from chainsleuth.store.chainview import load_chain_view
 
 if TYPE_CHECKING:
     from chainsleuth.store.dataset import Dataset

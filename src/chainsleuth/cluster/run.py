@@ -43,13 +43,14 @@ from chainsleuth.cluster.links import (
 )
 from chainsleuth.cluster.spec import HeuristicSpec, parse_heuristics
 from chainsleuth.cluster.stats import cluster_stats, member_stats
-from chainsleuth.graph.unionfind import NO_GUARD, new_parent, roots_to_min_ids, union_links
 from chainsleuth.errors import InputError
+from chainsleuth.graph.unionfind import NO_GUARD, new_parent, roots_to_min_ids, union_links
 from chainsleuth.heuristics.change import ChangeContext, signals_of
 from chainsleuth.heuristics.coinjoin import detect_coinjoins
 from chainsleuth.heuristics.consensus import consensus_change
 from chainsleuth.heuristics.selftransfer import self_transfers
-from chainsleuth.heuristics.view import ChainView, load_chain_view
+from chainsleuth.heuristics.view import ChainView
+from chainsleuth.store.chainview import load_chain_view
 
 if TYPE_CHECKING:
     from chainsleuth.store.dataset import Dataset

@@ -28,8 +28,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from chainsleuth.errors import InputError
-from chainsleuth.heuristics.view import ChainView, load_chain_view
+from chainsleuth.heuristics.view import ChainView
 from chainsleuth.investigate.expand import Join, ServiceWallet, expand_service, grow_entities
+from chainsleuth.store.chainview import load_chain_view
 from chainsleuth.trace.engine import Seed, TraceResult, trace
 from chainsleuth.trace.flowgraph import FlowGraph, build_flow_graph
 from chainsleuth.trace.labels import NodeLabels, load_node_labels

@@ -244,7 +244,7 @@ def build_flow_graph(
     """
     from chainsleuth.cluster.runs import latest_run, load_address_cluster
     from chainsleuth.errors import InputError
-    from chainsleuth.heuristics.view import load_chain_view
+    from chainsleuth.store.chainview import load_chain_view
 
     if level not in ("cluster", "address"):
         raise InputError(f"unknown flow graph level: {level!r} (cluster or address)")

@@ -1,4 +1,4 @@
-"""load_chain_view: storage order and dense ids are shortcuts, never assumptions."""
+"""store.chainview.load_chain_view: storage order and dense ids are shortcuts, never assumptions."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from chainsleuth.heuristics.view import SCRIPT_TYPES, ChainView, load_chain_view
+from chainsleuth.heuristics.view import SCRIPT_TYPES, ChainView
+from chainsleuth.store.chainview import load_chain_view
 from chainsleuth.store.dataset import Dataset
 
 FIELDS = [
