@@ -170,6 +170,24 @@ def test_dataset_of_another_schema_version(
     assert "schema_version 99" in _one_line_error(err)
 
 
+@pytest.mark.parametrize("verb", ["ingest", "show"])
+def test_contract_v1_dataset_asks_for_a_reingest(
+    cli_run: Any, tmp_path: Path, regtest_blocks_dir: Path, verb: str
+) -> None:
+    """A dataset of the v1 contract (rewritten output parts) is refused with what to do."""
+    ds = tmp_path / "ds"
+    ds.mkdir()
+    Manifest.new("regtest", 1000).save(ds)
+    manifest = json.loads((ds / "manifest.json").read_text())
+    manifest["schema_version"] = 1
+    (ds / "manifest.json").write_text(json.dumps(manifest))
+    args = [str(regtest_blocks_dir), "--network", "regtest"] if verb == "ingest" else ["0"]
+    code, _, err = cli_run(verb, *args, "--data", str(ds))
+    assert code == 2
+    line = _one_line_error(err)
+    assert "schema_version 1" in line and "re-ingest" in line
+
+
 def test_show_unknown_address_and_txid(cli_run: Any, regtest_dataset: Path) -> None:
     code, _, err = cli_run("show", "--data", str(regtest_dataset), "bcrt1qnotthere")
     assert code == 2 and "bcrt1qnotthere" in _one_line_error(err)
