@@ -144,7 +144,9 @@ def test_manifest_counts_and_checksums(ds: Dataset) -> None:
     # (as of height 399: the partial partition 400-499 is redone by the next run)
     parts = [f for f in m.files if f.startswith("tables/")]
     assert len(parts) == 5 * 6
-    assert sorted(f for f in m.files if not f.startswith("tables/")) == [
+    indexes = [f for f in m.files if f.startswith("index/")]
+    assert len(indexes) == 5 * 5  # five sorted lookup indexes per partition (store/lookup.py)
+    assert sorted(f for f in m.files if f.startswith("state/")) == [
         "state/addresses/hot-000400.npy",  # the address dictionary's hot keys (no spill yet)
         "state/utxo-h000000399.bin",
     ]

@@ -56,6 +56,7 @@ from chainsleuth.ingest.state import (
 )
 from chainsleuth.store.catalog import write_catalog
 from chainsleuth.store.hashindex import UtxoIndex
+from chainsleuth.store.lookup import INDEX_DIR, build_partition_indexes, partition_index_files
 from chainsleuth.store.manifest import Manifest, Partition
 from chainsleuth.store.parts import TMP_SUFFIX, PartWriter, part_name, sha256_file
 from chainsleuth.store.schema import STORED_TABLES, TABLES
@@ -249,10 +250,10 @@ def _clean_leftovers(data: Path, manifest: Manifest) -> None:
     Parts a killed run wrote past the manifest are not listed and are overwritten when their
     partition is redone; nothing already listed is touched (no part is ever rewritten).
     """
-    tables = data / "tables"
-    if tables.exists():
-        for tmp in tables.rglob(f"*{TMP_SUFFIX}"):
-            tmp.unlink()
+    for folder in (data / "tables", data / INDEX_DIR):
+        if folder.exists():
+            for tmp in folder.rglob(f"*{TMP_SUFFIX}"):
+                tmp.unlink()
     remove_unreferenced(data, manifest.files)
 
 
@@ -332,6 +333,8 @@ def _ingest_partition(
     counts["spends"] = _write_spends(tables / "spends" / name, spends)
     for t in STORED_TABLES:
         manifest.files[f"tables/{t}/{name}"] = sha256_file(tables / t / name)
+    # sorted point-lookup indexes of the partition (store/lookup.py), immutable like its parts
+    manifest.files.update(build_partition_indexes(data, name))
     part = Partition(
         lo=lo,
         hi=lo + span - 1,
@@ -383,6 +386,11 @@ def _checkpoint(
         for p in manifest.partitions
         for t in STORED_TABLES
     }
+    valid.update(
+        f
+        for p in manifest.partitions
+        for f in partition_index_files(part_name(p.lo, manifest.partition_span))
+    )
     manifest.files = {
         k: v for k, v in manifest.files.items() if k in valid or k.startswith(STATE_DIR)
     }

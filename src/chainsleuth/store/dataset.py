@@ -23,11 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from chainsleuth.chain.network import Network, get_network
 from chainsleuth.errors import InputError, NotFoundError
 from chainsleuth.store.catalog import create_views
+from chainsleuth.store.lookup import Lookup
 from chainsleuth.store.manifest import MANIFEST_NAME, Manifest
 from chainsleuth.store.schema import TABLE_NAMES
 
@@ -133,32 +135,53 @@ class Dataset:
         return path
 
     # -- lookups -----------------------------------------------------------------------------
+    @cached_property
+    def lookup(self) -> Lookup:
+        """Point lookups over the dataset's index files and parts (:mod:`~chainsleuth.store.
+        lookup`); ``lookup.indexed`` is False for a dataset whose manifest lists no indexes."""
+        return Lookup(self.path, self.manifest, self.network, self.con)
+
     def addr_id(self, address: str) -> int:
-        """The addr_id of an address string (NotFoundError naming it when absent)."""
-        row = self.sql("SELECT addr_id FROM addresses WHERE address = ?", [address]).fetchone()
-        if row is None:
+        """The addr_id of an address string (NotFoundError naming it when absent).
+
+        With lookup indexes the address is found from its output script, without a scan (so an
+        upper-case bech32 spelling finds it too); without them a SQL scan matches the string.
+        """
+        lk = self.lookup
+        found = lk.known.get(address)
+        if found is None:
+            found = lk.addr_id(address) if lk.indexed else self._addr_id_sql(address)
+        if found is None:
             raise NotFoundError(f"address not in dataset: {address}")
-        return int(row[0])
+        return found
+
+    def _addr_id_sql(self, address: str) -> int | None:
+        row = self.sql("SELECT addr_id FROM addresses WHERE address = ?", [address]).fetchone()
+        return None if row is None else int(row[0])
 
     def address_of(self, addr_id: int) -> str | None:
-        """The address string of an addr_id, or None."""
-        row = self.sql("SELECT address FROM addresses WHERE addr_id = ?", [addr_id]).fetchone()
-        return None if row is None else str(row[0])
+        """The address string of an addr_id, or None (reads one row of one part)."""
+        return self.lookup.addresses_of(np.array([addr_id]))[0]
 
     def tx_id(self, txid_hex: str) -> int:
         """The dense tx_id of a txid given in hex (NotFoundError / InputError naming it)."""
         txid = _parse_hash(txid_hex, "txid")
-        row = self.sql("SELECT tx_id FROM txs WHERE txid = ?", [txid]).fetchone()
-        if row is None:
+        lk = self.lookup
+        if lk.indexed:
+            found = lk.tx_id(txid)
+        else:
+            row = self.sql("SELECT tx_id FROM txs WHERE txid = ?", [txid]).fetchone()
+            found = None if row is None else int(row[0])
+        if found is None:
             raise NotFoundError(f"transaction not in dataset: {txid_hex}")
-        return int(row[0])
+        return found
 
     def txid_of(self, tx_id: int) -> str:
-        """The txid (hex) of a dense tx_id."""
-        row = self.sql("SELECT txid FROM txs WHERE tx_id = ?", [tx_id]).fetchone()
-        if row is None:
+        """The txid (hex) of a dense tx_id (reads one row of one part)."""
+        txid = self.lookup.txids_of(np.array([tx_id]))[0]
+        if txid is None:
             raise NotFoundError(f"tx_id not in dataset: {tx_id}")
-        return bytes(row[0]).hex()
+        return txid
 
     def tx(self, txid_hex: str) -> dict[str, Any]:
         """A transaction's profile: inputs with spent addresses and values, outputs, spenders."""
@@ -179,7 +202,9 @@ class Dataset:
         return block_profile(self, str(height_or_hash))
 
     def close(self) -> None:
-        """Close the DuckDB connection."""
+        """Close the DuckDB connection and the part readers lookups opened."""
+        if "lookup" in self.__dict__:
+            self.lookup.rows.close()
         self.con.close()
 
     def __enter__(self) -> Dataset:
