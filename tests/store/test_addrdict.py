@@ -290,6 +290,19 @@ def test_kernels_insert_probe_resolve_match_twins() -> None:
     assert ra[2] == rb[2]
 
 
+def test_key_order_matches_twin() -> None:
+    for n in (0, 1, 5, 1000, 150_000):
+        k0, _ = _key_pool(n, seed=n)
+        if n > 10:
+            k0[::7] = k0[3]  # repeats keep their relative order (stable)
+        a = fast.key_order(k0)
+        np.testing.assert_array_equal(a, slow.key_order(k0))
+        np.testing.assert_array_equal(np.sort(a), np.arange(n))
+        bits = max(1, min(16, n.bit_length() - 1))  # the buckets: ~1 key each, 65,536 at most
+        top = (k0[a] >> np.uint64(64 - bits)).astype(np.int64)
+        assert (np.diff(top) >= 0).all()
+
+
 def test_kernels_drain_and_gather_match_twins() -> None:
     rows = _rows(700, seed=4)
     table, _ = _filled_table(1000, rows, 700)
@@ -383,3 +396,31 @@ def test_kernels_bloom_lookup_merge_match_twins(tmp_path: Path) -> None:
             np.testing.assert_array_equal(results[0][1], results[1][1])
             np.testing.assert_array_equal(results[0][1], expect)
         os.close(fd)
+
+
+def _longest_shift(d: AddressDictionary) -> int:
+    """The farthest any hot key sits from its home slot."""
+    table = d._table
+    occupied = table[:, 2] != 0
+    home = ((table[:, 0] >> np.uint64(32)) * np.uint64(table.shape[0])) >> np.uint64(32)
+    shift = (np.arange(table.shape[0]) - home.astype(np.int64)) % table.shape[0]
+    return int(shift[occupied].max())
+
+
+def test_spills_keep_hot_clusters_short(tmp_path: Path) -> None:
+    """A batch that overflows the hot table is split into strided subsets, not prefixes in key
+    order (a prefix would overfill one stretch of the table into clusters of thousands); so is
+    a saved hot table reopened into a smaller one."""
+    d = AddressDictionary.create(tmp_path / "addr", memory_bytes=1 << 20)
+    k0, k1 = _key_pool(200_000, seed=8)
+    worst = 0
+    for a in range(0, 200_000, 25_000):
+        d.assign(k0[a : a + 25_000], k1[a : a + 25_000], np.ones(25_000, np.bool_))
+        worst = max(worst, _longest_shift(d))
+    assert d.run_sizes and worst < 200, worst
+    big = AddressDictionary.create(tmp_path / "big", memory_bytes=16 << 20)
+    big.assign(k0, k1, np.ones(200_000, np.bool_))
+    big.checkpoint(0)
+    small = AddressDictionary.open(tmp_path / "big", big.state(), memory_bytes=1 << 20)
+    assert len(small.run_sizes) >= 3 and _longest_shift(small) < 200
+    np.testing.assert_array_equal(small.lookup(k0, k1), np.arange(200_000))

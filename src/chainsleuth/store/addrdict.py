@@ -8,25 +8,28 @@ Structures and their cost (``F`` = fence spacing, 128 rows unless the budget is 
 
 * **Hot table** (RAM): open addressing with linear probing over an ``(slots, 3)`` ``uint64``
   array ``[k0, k1, id + 1]`` (0 = empty): **24 B per slot**, filled to at most
-  :data:`MAX_LOAD` = 0.7, so **≥ 34 B per hot key**. It is sized once from the budget (no
-  doubling spike). The home slot is ``((k0 >> 32) · slots) >> 32``: monotone in ``k0``, so a full
-  table is already nearly sorted and is turned into a sorted run in place (compaction plus an
-  insertion sort that moves each key about once; heapsort if the keys are not uniform).
+  :data:`MAX_LOAD` = 0.7, so **≥ 34 B per hot key**. It is sized from the budget when created
+  and never grows (no doubling spike); it only shrinks, at a spill while empty, to leave the
+  run indexes their bytes (see the budget split below). The home slot is
+  ``((k0 >> 32) · slots) >> 32``: monotone in ``k0``, so a full table is already nearly sorted
+  and is turned into a sorted run in place (compaction plus an insertion sort that moves each
+  key about once; heapsort if the keys are not uniform).
 * **Runs** (disk): when the hot table reaches its load limit its keys are written as one
   immutable run ``run-NNNNNN.npy``: ``(n, 3)`` ``uint64`` rows ``[k0, k1, id]`` sorted by
   ``(k0, k1)``, **24 B per key on disk** (+ a 128-byte ``.npy`` header). Every key lives in exactly
   one place (the hot table or one run), so runs are disjoint. Runs are read by offset with
-  ``pread`` called from the numba kernels (one read of the ``F`` fenced rows, 3 KiB, per
-  probe; buffered sequential reads when merging), not through ``mmap``: a mapped run grows
-  the process RSS by ~35 KiB per random probe on Linux 6 (fault-around maps whole page-cache
-  folios, ``MADV_RANDOM`` does not prevent it), so reads through the page cache keep the RSS
-  flat and are faster (see ``docs/benchmarks.md``).
+  ``pread`` called from the numba kernels (a lookup reads 8 fenced blocks, 24 KiB, that serve
+  the next sorted queries too; merges read sequentially through fixed buffers), not through
+  ``mmap``: on this Linux 6 kernel a mapped run's pages stay in the process RSS, whole
+  page-cache folios at a time (``MADV_RANDOM`` does not prevent it; 200,000 random lookups map
+  a whole 687 MiB run, and ``MADV_DONTNEED`` every 256 lookups still leaves ~400 MiB mapped),
+  while ``pread`` through the page cache keeps the RSS flat (``bench/addrdict.py --reads``).
 * **Run index** (RAM, also saved as ``run-NNNNNN.index.npy``): a blocked Bloom filter (512-bit
   blocks, up to 7 bits set per key) of **10 bits = 1.25 B per key** (≈1 % false positives) and
-  the first ``k0`` of every ``F`` rows (**8 B per F keys**: 0.0625 B/key at F = 128). The
-  Bloom filters and fences share a fixed slice of the budget: when the keys outgrow it, new and
-  merged runs get fewer Bloom bits (graceful: a false positive costs one fenced binary search
-  in one run, i.e. one ``pread`` of 3 KiB) and sparser fences.
+  the first ``k0`` of every ``F`` rows (**8 B per F keys**: 0.0625 B/key at F = 128), so
+  :data:`INDEX_BYTES_PER_KEY` = 1.3125 B per key on disk. When the keys outgrow the index part
+  of the budget, new and merged runs get fewer Bloom bits (graceful: a false positive costs one
+  fenced binary search in one run, at most one ``pread``) and sparser fences.
 * **Merging** (tiered, ratio :data:`MERGE_RATIO` = 4): spills are level-0 runs; when a level holds
   4 runs they are merged (a streaming k-way merge in numba through fixed input and output
   buffers) into one run of the next level. Each key is rewritten about ``log4(n / hot keys)``
@@ -34,14 +37,24 @@ Structures and their cost (``F`` = fence spacing, 128 rows unless the budget is 
   last checkpoint may name them) until :meth:`AddressDictionary.remove_unreferenced`.
 
 Budget split (``memory_bytes`` = M): I/O (merge and read buffers) ``M / 16`` clamped to
-[16 KiB, 64 MiB]; half of the rest is the hot table, the other half the run indexes. Scratch of
-one :meth:`~AddressDictionary.assign` call is proportional to that call (≈ 60 B per key of the
-batch, like the caller's own arrays) and comes on top.
+[16 KiB, 64 MiB]; of the rest R, the hot table gets ``R/2`` at first and, as keys move to runs,
+``R`` minus :data:`INDEX_BYTES_PER_KEY` (1.3125 B) per key in runs (and in the next spill), but
+never less than ``R/8``; the run indexes get everything else. So the Bloom filters keep their 10
+bits per key up to ``7R/8 / 1.3125`` keys on disk (≈ 40 M keys for 64 MiB, 670 M for 1 GiB,
+3 B for 4.5 GiB) and thin out beyond. :attr:`~AddressDictionary.nbytes` (hot table
++ indexes) stays ≤ M − I/O. Scratch of one :meth:`~AddressDictionary.assign` call is
+proportional to that call (≈ 100 B per key of the batch at most: outputs, miss lists, a
+deduplication table at load ≤ 0.5, the sorted queries) and comes on top, like the caller's own
+arrays.
 
 A lookup of a batch: probe the hot table (numba), deduplicate the misses (a scratch hash table),
-test them against each run's Bloom filter and binary-search the positives within their fenced
-block, then hand the next ids to the keys found nowhere in order of first appearance and
-insert them into the hot table (spilling, and merging, when it is full).
+put them in key order (:func:`key_order`, a one-pass counting sort on the high bits of ``k0``,
+which also orders the Bloom blocks, the runs and the hot slots), test them against each run's
+Bloom filter and binary-search the positives within their fenced block (one ``pread`` fetches 8
+blocks: the next sorted queries often fall in them), then hand the next ids to the keys found
+nowhere in order of first appearance and insert them into the hot table in key order (spilling,
+and merging, when it is full; what fits before a spill is a strided subset, never a prefix in
+key order, which would overfill one stretch of the table).
 
 Persistence: :meth:`~AddressDictionary.checkpoint` writes the hot table's keys as
 ``hot-GGGGGG.npy`` (24 B per hot key) and returns every file the state needs with its sha256
@@ -258,6 +271,31 @@ def _run_find(
 
 
 @njit(cache=True)
+def key_order(k0: np.ndarray) -> np.ndarray:
+    """A permutation putting ``k0`` in order of its high bits (a one-pass counting sort).
+
+    Nearly sorted is enough: queries taken in this order walk the Bloom filters and run files
+    forwards. Stable, so equal keys keep their relative order.
+    """
+    n = k0.shape[0]
+    bits = 1
+    while bits < 16 and (1 << (bits + 1)) <= n:
+        bits += 1
+    shift = np.uint64(64 - bits)
+    counts = np.zeros((1 << bits) + 1, dtype=np.int64)
+    for i in range(n):
+        counts[np.int64(k0[i] >> shift) + 1] += 1
+    for b in range(1 << bits):
+        counts[b + 1] += counts[b]
+    order = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        bucket = np.int64(k0[i] >> shift)
+        order[counts[bucket]] = i
+        counts[bucket] += 1
+    return order
+
+
+@njit(cache=True)
 def hot_probe(
     table: np.ndarray, k0: np.ndarray, k1: np.ndarray, want: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -319,31 +357,6 @@ def hot_probe(
                     break
             h = (h + 1) & np.int64(size - 1)
     return ids, miss_of, uniq[:nu].copy()
-
-
-@njit(cache=True)
-def key_order(k0: np.ndarray) -> np.ndarray:
-    """A permutation putting ``k0`` in order of its high bits (a one-pass counting sort).
-
-    Nearly sorted is enough: queries taken in this order walk the Bloom filters and run files
-    forwards. Stable, so equal keys keep their relative order.
-    """
-    n = k0.shape[0]
-    bits = 1
-    while bits < 16 and (1 << (bits + 1)) <= n:
-        bits += 1
-    shift = np.uint64(64 - bits)
-    counts = np.zeros((1 << bits) + 1, dtype=np.int64)
-    for i in range(n):
-        counts[np.int64(k0[i] >> shift) + 1] += 1
-    for b in range(1 << bits):
-        counts[b + 1] += counts[b]
-    order = np.empty(n, dtype=np.int64)
-    for i in range(n):
-        bucket = np.int64(k0[i] >> shift)
-        order[counts[bucket]] = i
-        counts[bucket] += 1
-    return order
 
 
 @njit(cache=True)
@@ -799,7 +812,8 @@ class AddressDictionary:
     """Script key → dense ``addr_id`` in at most ``memory_bytes`` of RAM; the rest on disk.
 
     Create with :meth:`create` or :meth:`open`; see the module docstring for the layout and the
-    bytes per key of each structure.
+    bytes per key of each structure. After an exception inside a call (say a full disk during a
+    spill) the object is unusable: open the last checkpoint again.
     """
 
     def __init__(self, directory: Path, memory_bytes: int, on_disk: int = 0) -> None:
@@ -826,7 +840,9 @@ class AddressDictionary:
         """An empty dictionary whose files live in ``directory`` (created if needed)."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        return cls(directory, memory_bytes)
+        d = cls(directory, memory_bytes)
+        d._seq = d._max_seq_on_disk() + 1  # never overwrite a file already there
+        return d
 
     @classmethod
     def open(
@@ -850,14 +866,22 @@ class AddressDictionary:
         d._seq = max(int(state["next_run"]), d._max_seq_on_disk() + 1)
         d._runs = [_Run(directory, dict(entry)) for entry in state["runs"]]
         hot = state["hot"]
-        if hot is not None and int(hot["keys"]) > 0:
-            for rows in _read_chunks(directory / hot["file"], int(hot["keys"]), d._buffer_rows):
-                d._insert(rows)
+        n_hot = 0 if hot is None else int(hot["keys"])
+        # the file is in slot order (by k0): a smaller table takes every passes-th key per pass,
+        # spread over all keys, and spills between passes
+        passes = -(-n_hot // d.hot_limit)
+        for p in range(passes):
+            if p:
+                d._spill()
+            first = 0
+            for rows in _read_chunks(directory / hot["file"], n_hot, d._buffer_rows):
+                d._insert(rows[(p - first) % passes :: passes])
+                first += rows.shape[0]
         d._state = copy.deepcopy(state)
         return d
 
     def close(self) -> None:
-        """Unmap the runs (the object is unusable afterwards)."""
+        """Close the run files (the object is unusable afterwards)."""
         for run in self._runs:
             run.close()
         self._runs = []
@@ -880,7 +904,7 @@ class AddressDictionary:
         q1 = k1[uniq]
         found = self._search_runs(q0, q1)
         new, rows, self.count = resolve(ids, miss_of, uniq, found, q0, q1, self.count)
-        self._insert(rows)
+        self._insert(rows[key_order(rows[:, 0])])  # in slot order: the table is walked forwards
         return ids, new
 
     def lookup(self, k0: np.ndarray, k1: np.ndarray) -> np.ndarray:
@@ -911,11 +935,12 @@ class AddressDictionary:
         return a, b, w
 
     def _search_runs(self, q0: np.ndarray, q1: np.ndarray) -> np.ndarray:
+        """Ids of distinct keys in the runs (-1: in none)."""
         found = np.full(q0.shape[0], -1, dtype=np.int64)
         if not self._runs:
             return found
         buf = np.empty((READ_BLOCKS * max(r.every for r in self._runs), 3), dtype=np.uint64)
-        order = key_order(q0)
+        order = key_order(q0)  # walk the Bloom filters and run files forwards
         s0, s1 = q0[order], q1[order]
         hits = np.full(q0.shape[0], -1, dtype=np.int64)
         for run in sorted(self._runs, key=lambda r: -r.keys):  # biggest (oldest) first
@@ -941,11 +966,23 @@ class AddressDictionary:
     # -- hot table, spills, merges --------------------------------------------------------------
 
     def _insert(self, rows: np.ndarray) -> None:
-        start = 0
-        while start < rows.shape[0]:
-            start, self._hot_n = hot_insert(self._table, rows, start, self.hot_limit, self._hot_n)
-            if start < rows.shape[0]:
-                self._spill()
+        """Insert new keys (in key order), spilling whenever the table reaches its limit.
+
+        What fits before a spill is an evenly strided subset of ``rows``, not a prefix: a
+        prefix of keys in order would all have their home slots in one stretch of the table,
+        overfill it and make clusters thousands of slots long.
+        """
+        while rows.shape[0]:
+            room = self.hot_limit - self._hot_n
+            if rows.shape[0] <= room:
+                _, self._hot_n = hot_insert(self._table, rows, 0, self.hot_limit, self._hot_n)
+                return
+            if room > 0:
+                pick = np.zeros(rows.shape[0], dtype=np.bool_)
+                pick[np.arange(room, dtype=np.int64) * rows.shape[0] // room] = True
+                _, self._hot_n = hot_insert(self._table, rows[pick], 0, self.hot_limit, self._hot_n)
+                rows = rows[~pick]
+            self._spill()
 
     def _size_hot(self, on_disk: int) -> None:
         """Split the budget for ``on_disk`` keys in runs: the run indexes are given their
