@@ -115,7 +115,7 @@ def test_mix_of_shapes_scripts_and_address_reuse(chain: Chain) -> None:
     regular = [tx for b in chain.blocks[start:] for tx in b.txs[1:]]
     mean_in = sum(len(tx.inputs) for tx in regular) / len(regular)
     mean_out = sum(len(tx.outputs) for tx in regular) / len(regular)
-    assert abs(mean_in - 2.5) < 0.35 and abs(mean_out - 2.6) < 0.35
+    assert abs(mean_in - 2.5) < 0.2 and abs(mean_out - 2.6) < 0.2
     shapes = Counter((min(len(tx.inputs), 3), min(len(tx.outputs), 3)) for tx in regular)
     assert shapes[(1, 2)] == max(shapes.values())  # most: 1 input, payment + change
     assert max(len(tx.inputs) for tx in regular) >= 30  # consolidations

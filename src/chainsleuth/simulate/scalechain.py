@@ -48,12 +48,11 @@ from chainsleuth.simulate.scalechain_block import (
     C_PEELS,
     CB_RESERVE,
     FIRST_FRESH,
-    MAX_IO,
     N_COUNTERS,
     N_HOT,
-    Mix,
     build_block,
 )
+from chainsleuth.simulate.scalechain_mix import MAX_IO, mix_for, steer
 from chainsleuth.simulate.scalechain_pool import C_LIVE, C_NPOOL, commit_block, compact_pool
 from chainsleuth.simulate.scalechain_sha256 import merkle_root_words, sha256d_many
 
@@ -62,16 +61,6 @@ __all__ = ["ScaleChainReport", "generate_scale_chain", "mix_for"]
 _BITS = 0x207FFFFF
 _TARGET = 0x7FFFFF << (8 * (0x20 - 3))
 _VERSION = 0x20000000
-_PEEL_SHARE = 0.05
-# Count distributions: (weight, lo, hi, alpha) segments, P(n) ~ n^-alpha within a segment.
-_Segs = list[tuple[float, int, int, float]]
-_PAY_IN: _Segs = [(0.60, 1, 1, 0), (0.20, 2, 2, 0), (0.08, 3, 3, 0), (0.04, 4, 4, 0),
-                  (0.06, 5, 10, 2.0), (0.02, 11, 40, 2.0)]  # fmt: skip
-_PAY_OUT: _Segs = [(0.12, 1, 1, 0), (0.80, 2, 2, 0), (0.05, 3, 3, 0), (0.03, 4, 12, 2.0)]
-_CONS_IN: _Segs = [(1.0, 10, MAX_IO, 1.8)]
-_CONS_OUT: _Segs = [(0.85, 1, 1, 0), (0.15, 2, 2, 0)]
-_BATCH_IN: _Segs = [(0.55, 1, 1, 0), (0.20, 2, 2, 0), (0.25, 3, 12, 1.5)]
-_BATCH_OUT: _Segs = [(1.0, 5, MAX_IO - 1, 1.7)]  # payees; the change comes on top
 
 
 @dataclass(frozen=True)
@@ -110,58 +99,6 @@ class ScaleChainReport:
     def outputs_per_tx(self) -> float:
         """Mean outputs of a non-coinbase transaction."""
         return (self.n_outputs - self.n_blocks) / max(1, self.n_txs - self.n_blocks)
-
-
-def _cdf(segs: _Segs) -> tuple[np.ndarray, float]:
-    """Cumulative table over n = 0..MAX_IO (8 bytes per entry) and the mean of the counts."""
-    p = np.zeros(MAX_IO + 1)
-    for weight, lo, hi, alpha in segs:
-        n = np.arange(lo, hi + 1, dtype=np.float64)
-        w = n**-alpha
-        p[lo : hi + 1] += weight * w / w.sum()
-    p /= p.sum()
-    return np.cumsum(p), float((p * np.arange(MAX_IO + 1)).sum())
-
-
-def mix_for(mean_inputs: float, mean_outputs: float, txs_per_block: int) -> tuple[Mix, np.ndarray]:
-    """Shares of consolidations and batch payouts that give these means; (mix, count tables).
-
-    The tables are ``float64[3, 2, MAX_IO + 1]``: kind (payment, consolidation, batch) x (inputs,
-    outputs) cumulative distributions.
-
-    >>> mix, tables = mix_for(2.5, 2.6, 1000)
-    >>> round(mix.p_consolidation, 3), round(mix.p_batch, 3), mix.n_chains
-    (0.009, 0.017, 50)
-    """
-    tables = np.zeros((3, 2, MAX_IO + 1))
-    means = np.zeros((3, 2))
-    for k, pair in enumerate(((_PAY_IN, _PAY_OUT), (_CONS_IN, _CONS_OUT), (_BATCH_IN, _BATCH_OUT))):
-        for j, segs in enumerate(pair):
-            tables[k, j], means[k, j] = _cdf(segs)
-    p_op_return = 0.015
-    means[0, 1] += p_op_return
-    means[2, 1] += 1  # change
-    rest = 1 - _PEEL_SHARE  # of transactions that are not peel steps; a peel is 1 in, 2 out
-    a = np.array([[means[1, 0] - means[0, 0], means[2, 0] - means[0, 0]],
-                  [means[1, 1] - means[0, 1], means[2, 1] - means[0, 1]]])  # fmt: skip
-    b = np.array([(mean_inputs - _PEEL_SHARE * 1) / rest - means[0, 0],
-                  (mean_outputs - _PEEL_SHARE * 2) / rest - means[0, 1]])  # fmt: skip
-    p_cons, p_batch = np.linalg.solve(a, b)
-    if min(p_cons, p_batch) < 0 or p_cons + p_batch > 1:
-        raise ValueError(f"means {mean_inputs}/{mean_outputs} are out of reach of the mix")
-    mix = Mix(
-        p_consolidation=float(p_cons),
-        p_batch=float(p_batch),
-        n_chains=max(1, round(_PEEL_SHARE * txs_per_block)),
-        p_recent=0.45,
-        recent_mean=3.0,
-        p_op_return=p_op_return,
-        p_fresh=0.72,
-        p_hot=0.08,
-        ramp_live=int(2 * txs_per_block * mean_inputs),
-        peel_hops=8.0,
-    )
-    return mix, tables
 
 
 def _subsidy(height: int) -> int:
@@ -215,7 +152,7 @@ def generate_scale_chain(
     work = (np.zeros(MAX_IO, np.int64), np.zeros(MAX_IO + 1), np.zeros(MAX_IO + 1, np.int64))
     genesis = regtest_genesis()
     prev = genesis.hash[::-1]
-    n_done, height, first_regular, t = 1, 1, 0, start_time
+    n_done, height, first_regular, t, base = 1, 1, 0, start_time, (0, 0, 0)
     with BlockFileWriter(blocks_dir, get_network("regtest").magic, None) as writer:
         writer.write(genesis.serialize())
         while n_done < n_txs:
@@ -229,6 +166,12 @@ def generate_scale_chain(
             )
             if not first_regular and ctr[C_LIVE] >= mix.ramp_live:
                 first_regular = height + 1
+                base = (n_done + n_tx - height - 1, int(ctr[C_INPUTS]), int(ctr[C_OUTPUTS]))
+            elif first_regular:  # steer the running means back to the targets
+                n_reg = n_done + n_tx - height - 1 - base[0]
+                gaps = (mean_inputs * n_reg - ctr[C_INPUTS] + base[1],
+                        mean_outputs * n_reg - ctr[C_OUTPUTS] + base[2])  # fmt: skip
+                model = (steer(mix, gaps, tables, txs_per_block), *model[1:])
             txids = np.empty((n_tx, 8), np.uint32)
             sha256d_many(buf, txpos[:n_tx, 0], txpos[:n_tx, 1], txids)
             commit_block(height, txids, pending, st)

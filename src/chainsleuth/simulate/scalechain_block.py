@@ -3,8 +3,8 @@
 :func:`build_block` writes the coinbase and up to ``n_target`` transactions into one flat
 buffer, spending pool entries (by age) and peel-chain heads, and lists the new outputs;
 :func:`~chainsleuth.simulate.scalechain_pool.commit_block` then appends them to the pool.
-Transaction kinds (shares in :class:`Mix`, counts drawn from cumulative tables, 8 bytes per
-table entry):
+Transaction kinds (shares and count tables in
+:mod:`~chainsleuth.simulate.scalechain_mix`):
 
 * payment: mostly 1-2 inputs and payment + change, some sweeps (1 output), 1.5 % with an
   OP_RETURN; payees are fresh addresses, hot wallets or reused addresses;
@@ -15,7 +15,7 @@ table entry):
 * fan-out (only while the pool is small, after the 100 coinbase-only blocks): 1 input,
   up to 100 outputs of at least 0.001 BTC.
 
-The kernels share two tuples: ``model`` = (:class:`Mix`, count tables, hot-wallet Zipf table,
+The kernels share two tuples: ``model`` = (``Mix``, count tables, hot-wallet Zipf table,
 address-used flags) and ``st`` = (rng state, counters ``ctr`` (int64, indices ``C_*``), pool,
 pool height index, chains, chain head tx, new outputs (4 int64 = 32 bytes each), tx offsets).
 
@@ -24,8 +24,6 @@ pool height index, chains, chain head tx, new outputs (4 int64 = 32 bytes each),
 """
 
 from __future__ import annotations
-
-from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -43,6 +41,7 @@ from chainsleuth.simulate.scalechain_kernels import (
     write_input,
     write_script,
 )
+from chainsleuth.simulate.scalechain_mix import MAX_IO, fee_for, split_value
 from chainsleuth.simulate.scalechain_pool import (
     C_CB_ADDR,
     C_CB_VALUE,
@@ -54,14 +53,12 @@ from chainsleuth.simulate.scalechain_pool import (
     spend,
 )
 
-__all__ = ["CB_RESERVE", "FIRST_FRESH", "MAX_IO", "Mix", "build_block"]
+__all__ = ["CB_RESERVE", "FIRST_FRESH", "build_block"]
 
 C_NEXT_ADDR = 2  # C_NPOOL, C_LIVE, C_NCHAINS, C_NOUTS, C_CB_VALUE, C_CB_ADDR: see the pool
 C_INPUTS, C_OUTPUTS, C_OPRET, C_PEELS, C_CONSOL, C_BATCH, C_FANOUT, C_HOT_USED = range(7, 15)
 C_NTX = 15
 N_COUNTERS = 16
-MAX_IO = 500
-"""Most inputs or outputs of one transaction."""
 CB_RESERVE = 512
 """Bytes before the first transaction: header, tx count and the coinbase fit in front."""
 N_HOT, N_MINERS = 64, 16
@@ -70,21 +67,6 @@ FIRST_FRESH = 1 + N_HOT + N_MINERS
 RAMP_FANOUT, RAMP_COIN = 100, 100_000
 """While the pool is small: outputs of a fan-out, and the least value of each (0.001 BTC)."""
 _WORST_TX = 9 + MAX_IO * 65 + (MAX_IO + 2) * 45 + 20
-
-
-class Mix(NamedTuple):
-    """Shares and shapes of the transaction mix (see :func:`generate_scale_chain`)."""
-
-    p_consolidation: float
-    p_batch: float
-    n_chains: int
-    p_recent: float
-    recent_mean: float
-    p_op_return: float
-    p_fresh: float
-    p_hot: float
-    ramp_live: int
-    peel_hops: float
 
 
 @njit(**KERNEL, inline="always")
@@ -115,32 +97,7 @@ def _hot(rng, ctr, model, n=N_HOT, first=1):  # type: ignore[no-untyped-def]
     return first + h
 
 
-@njit(**KERNEL, inline="always")
-def _split(rng, avail, vals, n, change, f_lo, f_hi):  # type: ignore[no-untyped-def]
-    """Fill ``vals[:n]`` (each >= DUST, summing to ``avail``): payees share a fraction in
-    [f_lo, f_hi) of what is above dust, output ``change`` (-1: none) takes the rest."""
-    rest = avail - DUST * n
-    pay = int(rest * (f_lo + (f_hi - f_lo) * uniform(rng))) if change >= 0 else rest
-    total_w = 0.0
-    for k in range(n):
-        vals[k] = -np.log(1.0 - uniform(rng)) + 1e-9 if k != change else 0.0
-        total_w += vals[k]
-    given = 0
-    for k in range(n):
-        if k != change:
-            v = DUST + int(pay * vals[k] / total_w)
-            if change >= 0 and v >= 10 * DUST and uniform(rng) < 0.4:  # round amounts
-                mag = 10 ** max(int(np.log10(v)) - 1, 0)
-                v = v // mag * mag
-            vals[k] = v
-            given += v
-    if change >= 0:
-        vals[change] = avail - given
-    else:
-        vals[n - 1] += avail - given
-
-
-@njit(**KERNEL, inline="always")
+@njit(**KERNEL)
 def _emit(buf, pos, src, n_in, n_out, opret, height, st, work):  # type: ignore[no-untyped-def]
     """Serialize a legacy transaction spending rows ``ins`` of ``src``; returns the end."""
     rng, txpos, (ins, vals, addrs) = st[0], st[7], work
@@ -166,12 +123,6 @@ def _emit(buf, pos, src, n_in, n_out, opret, height, st, work):  # type: ignore[
 
 
 @njit(**KERNEL, inline="always")
-def _fee(rng, n_in, n_out):  # type: ignore[no-untyped-def]
-    """Fee of a transaction of this shape at a log-uniform rate of 1-50 sat/vB."""
-    return int(np.exp(uniform(rng) * np.log(50.0)) * (10 + 41 * n_in + 34 * n_out))
-
-
-@njit(**KERNEL, inline="always")
 def _record(st, vout, value, addr):  # type: ignore[no-untyped-def]
     ctr, outs = st[1], st[6]
     n = ctr[C_NOUTS]
@@ -194,7 +145,7 @@ def _take(height, tries, model, st):  # type: ignore[no-untyped-def]
     return best
 
 
-@njit(**KERNEL, inline="always")
+@njit(**KERNEL)
 def _start_chain(height, model, st):  # type: ignore[no-untyped-def]
     """Take the largest of 4 coins as the head of a new peel chain; (chain, pool index)."""
     rng, ctr, pool, chains = st[0], st[1], st[2], st[4]
@@ -206,16 +157,16 @@ def _start_chain(height, model, st):  # type: ignore[no-untyped-def]
     return ci, best
 
 
-@njit(**KERNEL, inline="always")
+@njit(**KERNEL)
 def _peel(buf, pos, src, row, ci, height, model, st, work):  # type: ignore[no-untyped-def]
     """One peel step spending ``src[row]`` (chain ``ci``'s head); returns (end, fee, ended)."""
     rng, ctr, pool, _, chains, chain_tx = st[:6]
     ins, vals, addrs = work
     v_in = np.int64(src[row, 4])
     n_out = 2 if v_in >= 2 * DUST else 1
-    fee = max(0, min(_fee(rng, 1, 2), v_in - n_out * DUST))
+    fee = max(0, min(fee_for(rng, 1, 2), v_in - n_out * DUST))
     change = below(rng, n_out)
-    _split(rng, v_in - fee, vals, n_out, change, 0.02, 0.25)
+    split_value(rng, v_in - fee, vals, n_out, change, 0.02, 0.25)
     for k in range(n_out):
         addrs[k] = _payee(rng, ctr, pool, model) if k != change else _fresh(ctr)
     ins[0] = row
@@ -235,7 +186,7 @@ def _peel(buf, pos, src, row, ci, height, model, st, work):  # type: ignore[no-u
     return end, fee, not goes_on
 
 
-@njit(**KERNEL, inline="always")
+@njit(**KERNEL)
 def _regular(buf, pos, kind, height, model, st, work):  # type: ignore[no-untyped-def]
     """A payment (kind 0), consolidation (1), batch payout (2) or fan-out (3); (end, fee)."""
     rng, ctr, pool = st[:3]
@@ -258,13 +209,13 @@ def _regular(buf, pos, kind, height, model, st, work):  # type: ignore[no-untype
         n_in += 1
     most = v_in // RAMP_COIN if kind == 3 else (v_in - 1) // DUST
     n_out = max(1, min(n_out, int(most)))
-    fee = max(0, min(_fee(rng, n_in, n_out), v_in - DUST * n_out))
+    fee = max(0, min(fee_for(rng, n_in, n_out), v_in - DUST * n_out))
     change = -1
     if kind == 0 and n_out >= 2:
         change = below(rng, n_out)
     elif kind == 2:
         change = n_out - 1
-    _split(rng, v_in - fee, vals, n_out, change, 0.05 if kind == 0 else 0.5, 0.95)
+    split_value(rng, v_in - fee, vals, n_out, change, 0.05 if kind == 0 else 0.5, 0.95)
     for k in range(n_out):
         if kind == 3:
             addrs[k] = _fresh(ctr)
@@ -329,7 +280,7 @@ def build_block(buf, height, cb_sig, subsidy, n_target, model, st, work):  # typ
     return ctr[C_NTX], _coinbase(buf, cb_sig, ctr[C_CB_VALUE], ctr[C_CB_ADDR], st[7]), pos
 
 
-@njit(**KERNEL, inline="always")
+@njit(**KERNEL)
 def _coinbase(buf, cb_sig, value, addr, txpos):  # type: ignore[no-untyped-def]
     """Write the coinbase so that it ends at CB_RESERVE; returns where it starts."""
     n_sig = cb_sig.shape[0]

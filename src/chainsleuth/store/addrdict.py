@@ -122,7 +122,7 @@ FENCE_EVERY = 128
 MAX_FENCE_EVERY = 1 << 16
 MIN_MEMORY_BYTES = 32 << 10
 INDEX_BYTES_PER_KEY = BLOOM_BITS_PER_KEY / 8 + 8 / FENCE_EVERY
-READ_BLOCKS = 8
+READ_ROWS = 1024  # rows one lookup pread fetches (24 KiB): 8 blocks at F = 128
 SLOT_BYTES = 24
 _MAX_SLOTS = (1 << 32) - 1
 # ssize_t pread(int fd, void *buf, size_t count, off_t offset), resolved by name (cacheable);
@@ -939,7 +939,7 @@ class AddressDictionary:
         found = np.full(q0.shape[0], -1, dtype=np.int64)
         if not self._runs:
             return found
-        buf = np.empty((READ_BLOCKS * max(r.every for r in self._runs), 3), dtype=np.uint64)
+        buf = np.empty((max(READ_ROWS, *(r.every for r in self._runs)), 3), dtype=np.uint64)
         order = key_order(q0)  # walk the Bloom filters and run files forwards
         s0, s1 = q0[order], q1[order]
         hits = np.full(q0.shape[0], -1, dtype=np.int64)
@@ -1005,10 +1005,18 @@ class AddressDictionary:
         seqs = [int(m.group(1)) for p in self.directory.iterdir() if (m := _RUN_NAME.match(p.name))]
         return max(seqs, default=-1)
 
-    def _index_plan(self, n: int) -> tuple[int, int, int]:
-        """(fence spacing, Bloom words, bits set per key) for a new run of ``n`` keys."""
+    def _index_plan(self, n: int, level: int) -> tuple[int, int, int]:
+        """(fence spacing, Bloom words, bits set per key) for a new run of ``n`` keys.
+
+        The run gets its part of the index budget in proportion to its keys. When that is
+        short of :data:`BLOOM_BITS_PER_KEY`, the keys the levels below this one can gather
+        before it is merged again (``hot keys · (4^level - 1)``) are counted too, so that the
+        big runs leave bits for the runs to come instead of all of them getting none.
+        """
         on_disk = sum(r.keys for r in self._runs) + n
         share = self.index_bytes * n / on_disk  # this run's fair part of the index budget
+        if 8 * share / n < BLOOM_BITS_PER_KEY:
+            share = self.index_bytes * n / (on_disk + self.hot_limit * (MERGE_RATIO**level - 1))
         every = FENCE_EVERY
         while every < MAX_FENCE_EVERY and 8 * -(-n // every) > share / 4:
             every *= 2
@@ -1056,7 +1064,7 @@ class AddressDictionary:
         name, index_name = self._next_name()
         sha = _write_npy(self.directory / name, (n, 3), [rows], sync=False)
         self._size_hot(sum(r.keys for r in self._runs) + n)
-        every, words, k = self._index_plan(n)
+        every, words, k = self._index_plan(n, 0)
         bloom = np.zeros(words, dtype=np.uint64)
         bloom_fill(bloom, k, rows)
         fences = rows[::every, 0].copy()
@@ -1085,7 +1093,7 @@ class AddressDictionary:
             self._runs.remove(run)
             run.drop_index()  # before sizing the new index: their RAM is free again
         n = sum(r.keys for r in group)
-        every, words, k = self._index_plan(n)
+        every, words, k = self._index_plan(n, level)
         bloom = np.zeros(words, dtype=np.uint64)
         fences = np.empty(-(-n // every), dtype=np.uint64)
         name, index_name = self._next_name()
