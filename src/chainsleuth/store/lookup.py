@@ -72,7 +72,7 @@ from chainsleuth.chain.network import Network
 from chainsleuth.errors import DatasetError, InputError
 from chainsleuth.store.manifest import Manifest
 from chainsleuth.store.parts import TMP_SUFFIX, part_name, sha256_file
-from chainsleuth.store.rows import PartRows
+from chainsleuth.store.rows import PartRows, numpy_of
 
 __all__ = [
     "INDEX_DIR",
@@ -251,13 +251,13 @@ def _read(path: Path, columns: list[str], dictionary: tuple[str, ...] = ()) -> p
 
 def _ids(col: pa.ChunkedArray) -> I64:
     """An int64 column without nulls as numpy."""
-    return np.asarray(col.combine_chunks().to_numpy(zero_copy_only=False), dtype=np.int64)
+    return np.asarray(numpy_of(col), dtype=np.int64)
 
 
 def _first(ids: I64, what: str) -> int:
     """The first id of a part's dense id column (checked: consecutive from there)."""
     first = int(ids[0]) if ids.size else 0
-    if not np.array_equal(ids, np.arange(first, first + ids.size)):
+    if ids.size and (int(ids[-1]) != first + ids.size - 1 or (np.diff(ids) != 1).any()):
         raise DatasetError(f"{what} ids of a part are not consecutive")
     return first
 
@@ -318,12 +318,10 @@ def build_partition_indexes(data: Path | str, name: str) -> dict[str, str]:
 
 def _owner_index(addr_col: pa.ChunkedArray, base: int) -> _Built:
     """``addr_id << bits | row`` of the rows with an address (``addr_out``, ``addr_in``)."""
-    arr = addr_col.combine_chunks()
-    bits = _bits(len(arr))
-    has = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-    owner = np.asarray(arr.fill_null(0).to_numpy(), dtype=np.int64)[has]
-    rows = np.flatnonzero(has).astype(np.int64)
-    return _Built(bits, base, pack_keys(owner.astype(np.uint64), rows, bits))
+    owner = numpy_of(addr_col, -1)
+    rows = np.flatnonzero(owner >= 0).astype(np.int64)
+    bits = _bits(owner.size)
+    return _Built(bits, base, pack_keys(owner[rows].astype(np.uint64), rows, bits))
 
 
 def _address_keys(
@@ -414,9 +412,20 @@ class IndexFile:
         return (1 << self.bits) - 1
 
     def find_one(self, high: int) -> tuple[int, int]:
-        """The ``[start, end)`` key rows whose high bits are ``high``."""
-        lo = high << self.bits
-        return lower_bound(self.keys, lo), lower_bound(self.keys, lo + self.mask + 1)
+        """The ``[start, end)`` key rows whose high bits are ``high``: a :func:`lower_bound`,
+        then a gallop over the (usually zero or one) matching keys."""
+        keys = self.keys
+        last = (high << self.bits) | self.mask
+        start = lower_bound(keys, high << self.bits)
+        n = int(keys.size)
+        if start == n or int(keys[start]) > last:
+            return start, start
+        step = 1
+        while start + step < n and int(keys[start + step]) <= last:
+            step *= 2
+        known = start + step // 2  # keys[known] <= last
+        window = keys[known : min(start + step, n)]
+        return start, known + int(np.searchsorted(window, np.uint64(last), side="right"))
 
     def find(self, high: U64) -> tuple[I64, I64]:
         """:meth:`find_one` for each value of ``high`` (vectorised for long batches)."""
