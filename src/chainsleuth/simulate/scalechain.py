@@ -126,6 +126,11 @@ def generate_scale_chain(
 
     The same arguments give byte-identical files. ``progress(txs_done, n_txs)`` is called
     after every 100 blocks. Block times start at ``start_time`` (2024-01-01), ~600 s apart.
+
+    Working memory besides the coin pool: one block buffer (1 KB per transaction of the
+    largest block), new outputs (32 bytes each, room for a full buffer's worth), transaction
+    offsets (16 bytes each), peel chains (64 bytes each) and the 100 pending coinbases (64 bytes
+    each).
     """
     started, cpu_started = time.perf_counter(), time.process_time()
     if n_txs < 1 or txs_per_block < 1:
