@@ -372,3 +372,20 @@ def test_duckdb_and_pyarrow_row_reads_agree(ds: Dataset) -> None:
         fast = ds.lookup.rows.where_between("inputs", part, "tx_id", tx, tx + 2, ["tx_id", "vin"])
         slow = plain.where_between("inputs", part, "tx_id", tx, tx + 2, ["tx_id", "vin"])
         assert fast.to_pylist() == slow.to_pylist()
+
+
+@given(
+    st.integers(1, 6),
+    st.lists(st.tuples(st.integers(0, 40), st.integers(0, 63)), max_size=200, unique=True),
+)
+@settings(max_examples=150, deadline=None)
+def test_find_one_agrees_with_searchsorted(bits: int, rows: list[tuple[int, int]]) -> None:
+    """Key ranges of one high value, including runs longer than a gallop step."""
+    keys = np.unique(np.array([(h << bits) | (o % (1 << bits)) for h, o in rows], np.uint64))
+    f = IndexFile(bits, 0, keys, None)
+    for high in range(42):
+        lo, hi = np.uint64(high << bits), np.uint64((high << bits) | ((1 << bits) - 1))
+        assert f.find_one(high) == (
+            int(np.searchsorted(keys, lo)),
+            int(np.searchsorted(keys, hi, side="right")),
+        )

@@ -506,6 +506,7 @@ class Lookup:
         self._paths = [{k: index_file_name(k, n) for k in INDEX_KINDS} for n in names]
         self.indexed = all(rel in manifest.files for ps in self._paths for rel in ps.values())
         self._open: dict[tuple[str, int], IndexFile] = {}
+        self._known_tx: dict[bytes, int] = {}
         self.known: dict[str, int] = {}
         """Address strings read from the parts so far, with their ids (exact table spellings)."""
 
@@ -546,6 +547,9 @@ class Lookup:
         """The tx_id of a txid (32 bytes, display order), or None. Every partition's ``txid``
         file is searched; each candidate is confirmed against the full txid in its part."""
         self._require()
+        known = self._known_tx.get(txid)
+        if known is not None:
+            return known
         prefix = int.from_bytes(txid[:8], "big")
         for part in range(len(self.partitions)):
             f = self._file("txid", part)
@@ -558,6 +562,9 @@ class Lookup:
                 rows.column("tx_id").to_pylist(), rows.column("txid").to_pylist(), strict=True
             ):
                 if full == txid:
+                    if len(self._known_tx) > _KNOWN_MAX:
+                        self._known_tx.clear()
+                    self._known_tx[txid] = int(tx_id)
                     return int(tx_id)
         return None
 
