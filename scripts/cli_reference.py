@@ -23,6 +23,8 @@ def _commands(group: Any, prefix: str) -> list[tuple[str, Any]]:
         cmd = group.commands[name]
         path = f"{prefix} {name}"
         if hasattr(cmd, "commands"):
+            if [q for q in cmd.params if q.name != "help"]:
+                out.append((path, cmd))  # a verb that also has sub-verbs (cluster / train)
             out.extend(_commands(cmd, path))
         else:
             out.append((path, cmd))

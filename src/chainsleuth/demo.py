@@ -1,10 +1,11 @@
-"""The whole workflow on a simulated case: simulate → ingest → cluster → tags → investigate.
+"""The whole workflow on a simulated case: simulate → ingest → tags → cluster → investigate.
 
 ``chainsleuth demo`` (and ``make demo``) runs :func:`run_demo`: it simulates the shipped
-``scenarios/case.yaml`` economy, ingests its block files, clusters the addresses, imports the
-tag packs an investigator would have (test deposits at exchanges, a test purchase at the
-service), investigates the service from one seed address, and scores the result against the
-simulator's ground truth. Each step prints what it found.
+``scenarios/case.yaml`` economy, ingests its block files, imports the tag packs an investigator
+would have (test deposits at exchanges, a test purchase at the service), clusters the addresses
+(tags of confidence 50 and up keep different actors apart), investigates the service from one
+seed address, and scores the result against the simulator's ground truth. Each step prints
+what it found.
 
 >>> default_scenario().name
 'case.yaml'
@@ -24,6 +25,7 @@ from chainsleuth.errors import InputError
 from chainsleuth.ingest import ingest_blocks
 from chainsleuth.simulate import load_scenario, simulate
 from chainsleuth.store.dataset import Dataset
+from chainsleuth.tags.guard import DEFAULT_MIN_CONFIDENCE, actor_table
 from chainsleuth.tags.store import import_tag_files
 
 __all__ = ["default_scenario", "run_demo"]
@@ -73,20 +75,24 @@ def run_demo(workdir: Path, scenario: Path | None = None, console: Console | Non
     )
 
     with Dataset.open(data) as ds:
-        out.rule("3. cluster (multi-input + consensus change + collapse guard)")
-        run = cluster_dataset(ds, "default", "default")
-        out.print(f"run {run.name}: {run.n_clusters:,} clusters from {run.n_unions:,} unions")
+        out.rule("3. tags")
+        packs = sorted((sim_dir / "truth" / "tagpacks").glob("*.yaml"))
+        imported = import_tag_files(ds, packs)
+        out.print(f"imported {sum(imported.packs.values()):,} tags from {len(packs)} packs")
+
+        out.rule("4. cluster (multi-input + consensus change + collapse guard)")
+        actors = actor_table(ds, DEFAULT_MIN_CONFIDENCE)
+        run = cluster_dataset(ds, "default", "default", actors=actors)
+        out.print(
+            f"run {run.name}: {run.n_clusters:,} clusters from {run.n_unions:,} unions "
+            f"({run.n_held:,} links held back; {len(actors):,} tags guarding)"
+        )
         scores = evaluate_clustering(ds, sim_dir / "truth", run.name)
         pw = scores["pairwise"]
         out.print(
             f"against the truth: pairwise precision {pw['precision']:.6f}, recall "
             f"{pw['recall']:.4f}, false merges {scores['false_merges']['count']}"
         )
-
-        out.rule("4. tags")
-        packs = sorted((sim_dir / "truth" / "tagpacks").glob("*.yaml"))
-        imported = import_tag_files(ds, packs)
-        out.print(f"imported {sum(imported.packs.values()):,} tags from {len(packs)} packs")
 
     seed = _seed_address(sim_dir / "truth")
     out.rule("5. investigate the service from one seed address")

@@ -8,7 +8,12 @@
         │   ├── BlockDataError       a block that fails to parse or to check out (file, offset)
         │   └── NetworkMismatchError magic / address / dataset of another network
         ├── NotFoundError            an address, txid, block or cluster not in the dataset (404)
-        └── DatasetError             a dataset directory that is missing, foreign or incompatible
+        ├── DatasetError             a dataset directory that is missing, foreign or incompatible
+        └── StaleRunError            a clustering run made at another tip than the dataset's (409)
+
+    ChainsleuthWarning (UserWarning) a result is usable but the user should know (stderr)
+    ├── StaleRunWarning              a stale clustering run used anyway (``--allow-stale``)
+    └── UnseenTagsWarning            tags imported after the clustering run was made
 
 The CLI prints ``str(error)`` on one line and exits with ``error.exit_code``; the API maps
 ``error.http_status``. Messages name the bad value.
@@ -25,10 +30,15 @@ from __future__ import annotations
 __all__ = [
     "BlockDataError",
     "ChainsleuthError",
+    "ChainsleuthWarning",
     "DatasetError",
     "InputError",
     "NetworkMismatchError",
     "NotFoundError",
+    "SeedRefusedError",
+    "StaleRunError",
+    "StaleRunWarning",
+    "UnseenTagsWarning",
     "UserError",
 ]
 
@@ -67,3 +77,27 @@ class NotFoundError(UserError):
 
 class DatasetError(UserError):
     """A dataset directory that is missing, of another network, or of another schema."""
+
+
+class StaleRunError(UserError):
+    """A clustering run that does not describe the dataset's chain any more: the dataset's tip
+    is newer than the run's, or the run's tip block is not on the dataset's chain (a reorg)."""
+
+    http_status = 409
+
+
+class SeedRefusedError(InputError):
+    """An investigation seed that cannot be a service's: attributed to an exchange (or to
+    another actor than the other seeds), or whose wallet grows past the bound."""
+
+
+class ChainsleuthWarning(UserWarning):
+    """Root of chainsleuth's warnings: the CLI prints each as one ``warning:`` line on stderr."""
+
+
+class StaleRunWarning(ChainsleuthWarning):
+    """A stale clustering run used anyway because the caller allowed it."""
+
+
+class UnseenTagsWarning(ChainsleuthWarning):
+    """Tags that could have changed a clustering run were imported after it was made."""

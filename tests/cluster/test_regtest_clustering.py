@@ -69,7 +69,8 @@ def test_run_files_follow_the_contract(regtest_dataset: Path, runs: object) -> N
         cl = pq.read_table(run_dir / "clusters.parquet")
         assert cl.column("size").to_numpy().sum() == ac.num_rows
         ev = pq.read_table(run_dir / "evidence.parquet")
-        assert ev.schema.names == ["addr_a", "addr_b", "tx_id", "rule"]
+        assert ev.schema.names == ["addr_a", "addr_b", "tx_id", "rule", "probability"]
+        assert ev.column("probability").null_count == 0  # NaN: no change model in this run
         # one evidence row per union: addresses - clusters
         assert ev.num_rows == ac.num_rows - cl.num_rows
         cluster = load_address_cluster(ds, "t-default")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from chainsleuth.cluster.runs import load_address_cluster
-from chainsleuth.investigate.case import LEAD_COLUMNS
+from chainsleuth.investigate.case import LEAD_COLUMNS, REQUEST_COLUMNS
 from chainsleuth.investigate.evaluate import evaluate_investigation
 from chainsleuth.store.dataset import Dataset
 
@@ -133,10 +133,10 @@ def test_case_json(case_dir: Path, case_dataset: Path, seed: str) -> None:
     assert case["service"]["profile"]["n_addresses"] == 1016
     assert case["service"]["profile"]["n_payments"] == 977
     kinds = {f["kind"] for f in case["findings"]}
-    assert {"service-cluster", "customer-payment", "cash-out"} <= kinds
+    assert {"service-cluster", "customer-payment"} <= kinds
     assert all(f["evidence_txids"] for f in case["findings"])
-    cash = {f["entity"] for f in case["findings"] if f["kind"] == "cash-out"}
-    assert cash == {"exchange-1", "exchange-2"}
+    assert {c["entity"] for c in case["cashouts"]} == {"exchange-1", "exchange-2"}
+    assert case["clustering_run"]["params"]["tip_height"] == 473
 
 
 def test_service_wallet_is_the_service(
@@ -158,10 +158,17 @@ def test_service_wallet_is_the_service(
 
 def test_requests(case_dir: Path) -> None:
     requests = _rows(case_dir / "requests.csv")
-    leads = {(r["customer_cluster"], r["funding_txid"]) for r in _rows(case_dir / "leads.csv")}
+    assert tuple(requests[0]) == REQUEST_COLUMNS
+    leads = {
+        (r["funding_txid"], r["funding_vout"], r["funding_address"]): r
+        for r in _rows(case_dir / "leads.csv")
+    }
     assert {r["entity"] for r in requests} == {"exchange-1", "exchange-2"}
-    customers = [r for r in requests if r["subject"] == "customer"]
-    assert customers and all((r["cluster"], r["txid"]) in leads for r in customers)
+    customers = [r for r in requests if r["subject"] == "customer-withdrawal"]
+    # one row per withdrawal output, pointing at the output the leads name
+    assert customers and all((r["txid"], r["vout"], r["address"]) in leads for r in customers)
+    assert len({(r["txid"], r["vout"]) for r in customers}) == len(customers)
+    assert all(r["address"] and int(r["amount_sats"]) > 0 for r in requests)
     assert any(r["subject"] == "service-cashout" for r in requests)
 
 

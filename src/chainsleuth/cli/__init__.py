@@ -2,12 +2,14 @@
 
 Each verb lives in its own module of this package and registers itself on :data:`app`;
 :func:`main` turns every :class:`~chainsleuth.errors.UserError` into one line on stderr and
-exit code 2 (1 for internal failures), never a traceback.
+exit code 2 (1 for internal failures), never a traceback, and every
+:class:`~chainsleuth.errors.ChainsleuthWarning` into one ``warning:`` line on stderr.
 """
 
 from __future__ import annotations
 
 import sys
+import warnings
 
 # Verb modules register their commands on import (one line per module).
 from chainsleuth.cli import cluster as _cluster  # noqa: F401
@@ -20,7 +22,7 @@ from chainsleuth.cli import simulate as _simulate  # noqa: F401
 from chainsleuth.cli import tags as _tags  # noqa: F401
 from chainsleuth.cli import trace as _trace  # noqa: F401
 from chainsleuth.cli._app import app, console_err
-from chainsleuth.errors import ChainsleuthError
+from chainsleuth.errors import ChainsleuthError, ChainsleuthWarning
 
 __all__ = ["app", "main"]
 
@@ -31,6 +33,30 @@ def main(argv: list[str] | None = None) -> int:
     >>> main(["--help"]) in (0, None)  # doctest: +SKIP
     True
     """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ChainsleuthWarning)
+        code = 1
+        try:
+            code = _main(argv)
+        finally:
+            _print_warnings(caught, ours=code == 0)
+        return code
+
+
+def _print_warnings(caught: list[warnings.WarningMessage], *, ours: bool) -> None:
+    """Our warnings as one ``warning:`` line each (repeats once; none after an error, whose
+    one line says it all); others as Python shows them."""
+    seen: set[str] = set()
+    for w in caught:
+        if not issubclass(w.category, ChainsleuthWarning):
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file, w.line)
+        elif ours and str(w.message) not in seen:
+            seen.add(str(w.message))
+            text = f"warning: {w.message}"
+            console_err.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         app(args=argv, prog_name="chainsleuth", standalone_mode=False)
     except ChainsleuthError as err:

@@ -1,4 +1,4 @@
-"""Verbs ``cluster``, ``explain`` and ``eval clustering``."""
+"""Verbs ``cluster`` (and ``cluster train``), ``explain`` and ``eval clustering``."""
 
 from __future__ import annotations
 
@@ -13,24 +13,41 @@ from rich.table import Table
 from chainsleuth.cli._app import MEMORY_HELP, app, console, console_err, eval_app
 from chainsleuth.cluster import DEFAULT_MAX_MERGE_SIZE
 
-__all__ = ["cluster_cmd", "eval_clustering_cmd", "explain_cmd"]
+__all__ = ["cluster_app", "cluster_cmd", "cluster_train_cmd", "eval_clustering_cmd", "explain_cmd"]
 
 
 DATA_OPT = typer.Option(..., "--data", help="Dataset directory.")
 
+cluster_app = typer.Typer()
+app.add_typer(cluster_app, name="cluster")
 
-@app.command("cluster")
+
+@cluster_app.callback(invoke_without_command=True)
 def cluster_cmd(
-    data: Path = DATA_OPT,
+    ctx: typer.Context,
+    data: Path | None = typer.Option(None, "--data", help="Dataset directory (required)."),
     heuristics: str = typer.Option(
         "default",
         "--heuristics",
         help="multi-input | default | comma list (multi-input, change, self-transfer, "
-        "collapse-guard, change heuristic names). See docs/clustering.md.",
+        "collapse-guard, change-model, change heuristic names). See docs/clustering.md.",
+    ),
+    change_model: Path | None = typer.Option(
+        None,
+        "--change-model",
+        help="Change model file (from `cluster train`) for the change-model heuristic; "
+        "adds change-model to the heuristics. Default: the shipped model.",
     ),
     name: str | None = typer.Option(None, "--name", help="Run name (default: the heuristics)."),
     max_merge_size: int = typer.Option(
         DEFAULT_MAX_MERGE_SIZE, "--max-merge-size", help="Collapse guard size threshold."
+    ),
+    tag_min_confidence: str = typer.Option(
+        "50",
+        "--tag-min-confidence",
+        help="Only tags of at least this confidence (a level 0-100 or a name such as "
+        "service_data) hold links of different actors apart; weaker tags (web_crawl 20, "
+        "heuristic 10) only label clusters. The run records the tags it used.",
     ),
     memory_limit: str | None = typer.Option(None, "--memory-limit", help=MEMORY_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON."),
@@ -39,11 +56,24 @@ def cluster_cmd(
 
     Example: chainsleuth cluster --data data/regtest --heuristics multi-input --name mi
     """
+    if ctx.invoked_subcommand is not None:
+        return
+    from chainsleuth.errors import InputError
+
+    if data is None:
+        raise InputError("missing option --data (the dataset to cluster)")
+    if change_model is not None:
+        # the run keeps the name of the heuristics as given; the model file joins the spec
+        name = name if name is not None else heuristics.replace(",", "+") + "+change-model"
+        heuristics = f"{heuristics},change-model={change_model}"
     from chainsleuth.budget import MemoryBudget
     from chainsleuth.cluster.run import cluster_dataset
+    from chainsleuth.cluster.spec import parse_heuristics
     from chainsleuth.store.dataset import Dataset
+    from chainsleuth.tags.guard import actor_table, parse_min_confidence
 
     budget = MemoryBudget.from_option(memory_limit)
+    min_confidence = parse_min_confidence(tag_min_confidence)
     with (
         Dataset.open(data) as ds,
         Progress(
@@ -57,10 +87,14 @@ def cluster_cmd(
     ):
         task = bar.add_task("clustering", total=None)
         budget.apply(ds.con, ds.path)
+        # only the collapse guard reads tags (and joining them to addresses scans that table)
+        guarded = parse_heuristics(heuristics).collapse_guard
+        actors = actor_table(ds, min_confidence) if guarded else None
         run = cluster_dataset(
             ds,
             heuristics,
             name,
+            actors=actors,
             max_merge_size=max_merge_size,
             progress=lambda msg: bar.update(task, description=msg),
         )
@@ -73,6 +107,8 @@ def cluster_cmd(
         "unions": run.n_unions,
         "held_back": run.n_held,
         "coinjoins_skipped": run.n_coinjoins,
+        "tags_used": len(actors) if actors is not None else 0,
+        "tag_min_confidence": min_confidence,
         "seconds": round(run.seconds, 3),
     }
     if as_json:
@@ -82,7 +118,8 @@ def cluster_cmd(
     console.print(
         f"run [bold]{run.name}[/]: {run.n_addresses:,} addresses → {run.n_clusters:,} clusters "
         f"({run.n_unions:,} unions from {run.n_links:,} links, {run.n_held:,} held back, "
-        f"{run.n_coinjoins:,} CoinJoins skipped) in {run.seconds:.2f} s",
+        f"{run.n_coinjoins:,} CoinJoins skipped; {len(actors or ()):,} tags of confidence ≥ "
+        f"{min_confidence} guarding) in {run.seconds:.2f} s",
         highlight=False,
     )
 
@@ -93,6 +130,9 @@ def explain_cmd(
     address_b: str = typer.Argument(..., help="Second address."),
     data: Path = DATA_OPT,
     run: str | None = typer.Option(None, "--run", help="Clustering run (default: latest)."),
+    allow_stale: bool = typer.Option(
+        False, "--allow-stale", help="Use a run older than the dataset's tip (with a warning)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Why two addresses share a cluster: the txids and rules linking them.
@@ -103,7 +143,7 @@ def explain_cmd(
     from chainsleuth.store.dataset import Dataset
 
     with Dataset.open(data) as ds:
-        result = explain_link(ds, address_a, address_b, run)
+        result = explain_link(ds, address_a, address_b, run, allow_stale=allow_stale)
     if as_json:
         console.print_json(json.dumps(result.to_dict()))
         return
@@ -174,3 +214,43 @@ def eval_clustering_cmd(
             heuristic, _fmt(row["candidates"]), _fmt(row["precision"]), _fmt(row["recall"])
         )
     console.print(change)
+
+
+@cluster_app.command("train")
+def cluster_train_cmd(
+    data: Path = DATA_OPT,
+    out: Path = typer.Option(
+        Path("change_model.json"), "--out", help="Model file to write (JSON)."
+    ),
+    truth: Path | None = typer.Option(
+        None,
+        "--truth",
+        help="Train on a simulated chain's truth (addresses.csv) instead of self-revealed "
+        "change. Never the truth of the chain you evaluate on.",
+    ),
+    max_fpr: float = typer.Option(
+        0.0005, "--max-fpr", help="Held-out false-positive rate the threshold allows."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Random seed (split and trees)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the training report as JSON."),
+) -> None:
+    """Train a change model on a dataset's self-revealed change; writes a model file.
+
+    Example: chainsleuth cluster train --data data/regtest --out change_model.json
+    """
+    from chainsleuth.cluster.train import train_on_dataset
+    from chainsleuth.store.dataset import Dataset
+
+    with Dataset.open(data) as ds:
+        model, report = train_on_dataset(ds, truth=truth, max_fpr=max_fpr, seed=seed)
+    model.save(out)
+    summary = {"out": str(out), "labels": model.trained.get("labels"), **report.to_dict()}
+    if as_json:
+        console.print_json(json.dumps(summary))
+        return
+    console.print(
+        f"change model → {out}: {report.rows:,} labelled outputs ({report.positives:,} change, "
+        f"{summary['labels']}); threshold {report.threshold:.4f}, held-out false-positive rate "
+        f"{report.heldout_fpr:.4%}, recall {report.heldout_recall:.2%}",
+        highlight=False,
+    )

@@ -32,7 +32,15 @@ def service_cmd(
         ["exchange"], "--stop-at", help="Funding sources: stop at this category (repeatable)."
     ),
     min_value: float = typer.Option(1000.0, "--min-value", help="Drop flows below N sats."),
+    max_service_share: float = typer.Option(
+        0.25,
+        "--max-service-share",
+        help="Refuse a seed whose service wallet grows past this share of all addresses.",
+    ),
     memory_limit: str | None = typer.Option(None, "--memory-limit", help=MEMORY_HELP),
+    allow_stale: bool = typer.Option(
+        False, "--allow-stale", help="Use a clustering run older than the dataset's tip (warns)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """From seed addresses: the service wallet, its customers, their funding sources and the
@@ -41,6 +49,7 @@ def service_cmd(
     Example: chainsleuth investigate service --data data/regtest --seed bcrt1q... --out case
     """
     from chainsleuth.budget import MemoryBudget
+    from chainsleuth.cluster.runs import check_fresh
     from chainsleuth.investigate.service import investigate_service
     from chainsleuth.investigate.summary import print_summary
     from chainsleuth.store.dataset import Dataset
@@ -51,6 +60,7 @@ def service_cmd(
         step_progress(disable=as_json) as bar,
     ):
         budget.apply(ds.con, ds.path)
+        check_fresh(ds, clustering, allow_stale=allow_stale)  # refuse before loading anything
         task = bar.add_task("investigating", total=5)
         inv = investigate_service(
             ds,
@@ -61,6 +71,7 @@ def service_cmd(
             policy=policy,
             stop_categories=tuple(stop_at),
             min_value=min_value,
+            allow_stale=allow_stale,
             progress=lambda step, done, total: bar.update(
                 task, description=step, completed=done, total=total
             ),
@@ -71,9 +82,11 @@ def service_cmd(
             "service_clusters": len(inv.wallet.nodes),
             "addresses": inv.profile.n_addresses,
             "payments": len(inv.payments),
-            "customers": len({p.customer for p in inv.payments}),
+            "customers": len({p.group for p in inv.payments}),
+            "customer_clusters": len({p.customer for p in inv.payments}),
+            "income_sats": inv.profile.income,
             "funded": sum(1 for p in inv.payments if p.funding is not None),
-            "cashouts": [c.entity for c in inv.cashouts],
+            "cashout_sats": sum(c.amount for c in inv.cashouts),
         }
         console.print_json(json.dumps(summary))
         return

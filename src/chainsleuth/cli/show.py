@@ -32,20 +32,23 @@ def btc(sats: int | None) -> str:
     return f"{sign}{q}.{r:08d}"
 
 
-def profile_for(ds: Dataset, what: str, run: str | None = None) -> tuple[str, dict[str, Any]]:
-    """Dispatch cluster:ID / TXID / block hash / HEIGHT / ADDRESS to its annotated profile."""
+def profile_for(
+    ds: Dataset, what: str, run: str | None = None, *, allow_stale: bool = False
+) -> tuple[str, dict[str, Any]]:
+    """Dispatch cluster:ID / TXID / block hash / HEIGHT / ADDRESS to its annotated profile
+    (a stale clustering run is refused unless ``allow_stale``)."""
     from chainsleuth.report.annotate import annotate_profile, cluster_view, resolve_run
 
-    run = resolve_run(ds, run)
+    run = resolve_run(ds, run, allow_stale=allow_stale)
     if what.lower().startswith("cluster:"):
         ident = what.split(":", 1)[1]
         if not ident.isdigit():
             raise InputError(f"cluster id must be a number: {what!r}")
         if run is None:
             raise InputError("no clustering run in this dataset: run `chainsleuth cluster` first")
-        return "cluster", cluster_view(ds, run, int(ident))
+        return "cluster", cluster_view(ds, run, int(ident), allow_stale=allow_stale)
     kind, prof = _plain_profile(ds, what)
-    annotate_profile(ds, kind, prof, run)
+    annotate_profile(ds, kind, prof, run, allow_stale=allow_stale)
     return kind, prof
 
 
@@ -74,6 +77,12 @@ def show(
         str | None, typer.Option(help="Clustering run (default: the newest).")
     ] = None,
     memory_limit: Annotated[str | None, typer.Option(help=MEMORY_HELP)] = None,
+    allow_stale: Annotated[
+        bool,
+        typer.Option(
+            "--allow-stale", help="Use a clustering run older than the dataset's tip (warns)."
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show a profile of a transaction, an address (with its cluster), a cluster or a block.
@@ -87,7 +96,7 @@ def show(
     with Dataset.open(data) as ds:
         if memory_limit is not None:
             budget.apply(ds.con, ds.path)
-        kind, prof = profile_for(ds, what, clustering)
+        kind, prof = profile_for(ds, what, clustering, allow_stale=allow_stale)
     if as_json:
         console.print_json(json.dumps({"kind": kind, **prof}, default=str))
         return

@@ -39,6 +39,12 @@ RunOption = Annotated[
         "--clustering", help="Clustering run name (default: the latest run).", metavar="RUN"
     ),
 ]
+StaleOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-stale", help="Use a clustering run older than the dataset's tip (warns)."
+    ),
+]
 _TAG_COLUMNS = ("target_kind", "target", "label", "actor", "category", "confidence", "pack")
 
 
@@ -186,30 +192,64 @@ def tags_search(
 
 
 @tags_app.command("clusters", epilog="Example: chainsleuth tags clusters --data case-data --json")
-def tags_clusters(data: DataOption, run: RunOption = None, as_json: JsonOption = False) -> None:
+def tags_clusters(
+    data: DataOption,
+    run: RunOption = None,
+    allow_stale: StaleOption = False,
+    as_json: JsonOption = False,
+) -> None:
     """Labelled clusters of a clustering run: best label by confidence, then source count."""
+    from chainsleuth.cluster.runs import check_fresh
     from chainsleuth.tags.attribution import cluster_labels
 
-    table = cluster_labels(_open(data), run)
+    ds = _open(data)
+    check_fresh(ds, run, allow_stale=allow_stale)
+    table = cluster_labels(ds, run)
     columns = ["cluster_id", "label", "actor", "category", "confidence", "n_tags", "conflict"]
     _print_table(table, f"{table.num_rows} labelled clusters", columns, as_json)
 
 
 @tags_app.command("conflicts", epilog="Example: chainsleuth tags conflicts --data case-data")
-def tags_conflicts(data: DataOption, run: RunOption = None, as_json: JsonOption = False) -> None:
+def tags_conflicts(
+    data: DataOption,
+    run: RunOption = None,
+    allow_stale: StaleOption = False,
+    as_json: JsonOption = False,
+) -> None:
     """Clusters whose members carry different actors or categories (often a false merge),
-    with the tags behind each."""
-    from chainsleuth.tags.attribution import cluster_labels, conflict_tags
+    with the tags behind each; and tagged clusters of different actors that a heuristic linked
+    but the collapse guard held apart (kind "held": one side may carry a wrong tag)."""
+    from chainsleuth.cluster.runs import check_fresh, latest_run
+    from chainsleuth.tags.attribution import (
+        cluster_labels,
+        cluster_tag_rows,
+        conflict_tags,
+        held_conflicts,
+    )
 
     ds = _open(data)
+    run = run if run is not None else latest_run(ds)
+    check_fresh(ds, run, allow_stale=allow_stale)
     labels = cluster_labels(ds, run)
     conflicts = labels.filter(labels.column("conflict"))
+    held = held_conflicts(ds, run)
+    held_ids = sorted(
+        set(held.column("cluster_a").to_pylist() + held.column("cluster_b").to_pylist())
+    )
+    held_tags = cluster_tag_rows(ds, held_ids, run).to_pylist() if held_ids else []
     if as_json:
         details = conflict_tags(ds, run).to_pylist()
         rows = []
         for row in conflicts.to_pylist():
+            row["kind"] = "merged"
             row["tags"] = [d for d in details if d["cluster_id"] == row["cluster_id"]]
             rows.append(row)
+        for pair in held.to_pylist():
+            pair["kind"] = "held"
+            pair["txid"] = ds.txid_of(int(pair["tx_id"]))
+            ends = (pair["cluster_a"], pair["cluster_b"])
+            pair["tags"] = [d for d in held_tags if d["cluster_id"] in ends]
+            rows.append(pair)
         _echo_json(rows)
         return
     columns = ["cluster_id", "actors", "categories", "n_tags", "n_tagged_addresses"]
@@ -220,6 +260,30 @@ def tags_conflicts(data: DataOption, run: RunOption = None, as_json: JsonOption 
                 f"cluster {d['cluster_id']}: {d['address']}  actor {d['actor']}  "
                 f"category {d['category'] or '-'}  label {d['label']!r}  "
                 f"({d['confidence']}, pack {d['pack']!r})",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+    if held.num_rows:
+        pairs = Table(
+            title=f"{held.num_rows} tagged cluster pairs held apart by the collapse guard"
+        )
+        for col in ("cluster", "actors", "cluster", "actors", "links held", "txid"):
+            pairs.add_column(col, overflow="fold")
+        for pair in held.to_pylist():
+            pairs.add_row(
+                str(pair["cluster_a"]),
+                ", ".join(pair["actors_a"]),
+                str(pair["cluster_b"]),
+                ", ".join(pair["actors_b"]),
+                str(pair["n_links"]),
+                ds.txid_of(int(pair["tx_id"]))[:16],
+            )
+        console.print(pairs)
+        for d in held_tags:
+            console.print(
+                f"cluster {d['cluster_id']}: {d['address']}  actor {d['actor']}  "
+                f"label {d['label']!r}  ({d['confidence']}, pack {d['pack']!r})",
                 markup=False,
                 highlight=False,
                 soft_wrap=True,

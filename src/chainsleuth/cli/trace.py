@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -57,6 +58,9 @@ def trace_cmd(
         None, "--clustering", help="Clustering run (default: the newest)."
     ),
     limit: int = typer.Option(20, "--limit", help="Endpoints shown in the table."),
+    allow_stale: bool = typer.Option(
+        False, "--allow-stale", help="Use a clustering run older than the dataset's tip (warns)."
+    ),
     memory_limit: str | None = typer.Option(None, "--memory-limit", help=MEMORY_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the flow subgraph as JSON."),
 ) -> None:
@@ -91,6 +95,7 @@ def trace_cmd(
             stop_categories=() if no_stop else tuple(stop_at),
             max_cluster_size=max_cluster_size,
             run=clustering,
+            allow_stale=allow_stale,
             per_seed=False,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
@@ -119,4 +124,21 @@ def trace_cmd(
             str(e["hops"]),
             (e["txid"] or "-")[:16],
         )
+    console.print(table)
+    _print_dropped(doc)
+
+
+def _print_dropped(doc: dict[str, Any]) -> None:
+    """The value each limit cut off, in BTC and as a share of the seeds' value."""
+    rows = [d for d in doc["dropped"] if d["value_sats"]]
+    seed = doc["seed_value_sats"]
+    if not rows:
+        console.print(f"no value dropped by a limit (seeds: {_btc(seed)} BTC)", highlight=False)
+        return
+    console.print(f"value dropped by limits (seeds: {_btc(seed)} BTC)", highlight=False)
+    table = Table()
+    for col in ("limit", "BTC", "share of seeds"):
+        table.add_column(col, justify="left" if col == "limit" else "right")
+    for d in rows:
+        table.add_row(d["option"], _btc(d["value_sats"]), f"{100 * d['share']:.2f}%")
     console.print(table)

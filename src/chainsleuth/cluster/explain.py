@@ -17,7 +17,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from chainsleuth.cluster.runs import load_address_cluster, run_dir
+from chainsleuth.cluster.runs import check_fresh, load_address_cluster, run_dir
 
 if TYPE_CHECKING:
     from chainsleuth.store.dataset import Dataset
@@ -107,16 +107,23 @@ def evidence_path(
 
 
 def explain_link(
-    ds: Dataset, address_a: str, address_b: str, run: str | None = None
+    ds: Dataset,
+    address_a: str,
+    address_b: str,
+    run: str | None = None,
+    *,
+    allow_stale: bool = False,
 ) -> Explanation:
     """The evidence chain joining two addresses in a run (the latest run by default).
 
-    NotFoundError when an address is not in the dataset or the run does not exist.
+    NotFoundError when an address is not in the dataset or the run does not exist;
+    StaleRunError when the run is stale, unless ``allow_stale``.
 
     >>> # e = explain_link(ds, a, b); [(s.txid, s.rule) for s in e.steps]
     """
     directory = run_dir(ds, run)
     run_name = directory.name
+    check_fresh(ds, run_name, allow_stale=allow_stale)
     a = ds.addr_id(address_a)
     b = ds.addr_id(address_b)
     cluster = load_address_cluster(ds, run_name)

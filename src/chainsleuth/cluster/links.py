@@ -45,6 +45,8 @@ class Links:
     rule: I64
     """index into ``rules``"""
     rules: list[str]
+    probability: NDArray[np.float32] | None = None
+    """per link: the change model's probability (NaN for rule-based links; None: all are)"""
 
     def __len__(self) -> int:
         return len(self.a)
@@ -84,7 +86,8 @@ def change_links(view: ChainView, change: ChangeLinks) -> Links:
     code = {r: i for i, r in enumerate(rules)}
     rule = np.array([code[r] for r in change.rules], dtype=np.int64)
     keep = (a >= 0) & (b >= 0) & (a != b)
-    return Links(a[keep], b[keep], change.tx[keep], rule[keep], rules)
+    prob = None if change.probability is None else change.probability[keep]
+    return Links(a[keep], b[keep], change.tx[keep], rule[keep], rules, prob)
 
 
 def concat_links(parts: list[Links]) -> Links:
@@ -102,12 +105,19 @@ def concat_links(parts: list[Links]) -> Links:
     e = np.zeros(0, dtype=np.int64)
     tx = np.concatenate([p.tx for p in parts] or [e])
     order = np.argsort(tx, kind="stable")
+    prob = None
+    if any(p.probability is not None for p in parts):
+        nan = np.float32(np.nan)
+        prob = np.concatenate(
+            [p.probability if p.probability is not None else np.full(len(p), nan) for p in parts]
+        ).astype(np.float32)[order]
     return Links(
         np.concatenate([p.a for p in parts] or [e])[order],
         np.concatenate([p.b for p in parts] or [e])[order],
         tx[order],
         np.concatenate(codes or [e])[order],
         rules,
+        prob,
     )
 
 

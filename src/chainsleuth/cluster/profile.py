@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from chainsleuth.cluster.runs import run_dir
+from chainsleuth.cluster.runs import check_fresh, run_dir
 from chainsleuth.errors import NotFoundError
 
 if TYPE_CHECKING:
@@ -32,14 +32,18 @@ _COLUMNS = (
 )
 
 
-def cluster_profile(ds: Dataset, run: str, cluster_id: int, top: int = 10) -> dict[str, Any]:
+def cluster_profile(
+    ds: Dataset, run: str, cluster_id: int, top: int = 10, *, allow_stale: bool = False
+) -> dict[str, Any]:
     """Size, first/last seen (height and time), tx count, received/sent/balance, top addresses.
 
-    NotFoundError when the run or the cluster does not exist.
+    NotFoundError when the run or the cluster does not exist; StaleRunError when the run is
+    stale, unless ``allow_stale``.
 
     >>> # p = cluster_profile(ds, "default", 17); (p["size"], p["top_addresses"][0]["address"])
     """
     directory = run_dir(ds, run)
+    check_fresh(ds, directory.name, allow_stale=allow_stale)
     con = duckdb.connect()
     try:
         rows = con.sql(

@@ -6,12 +6,21 @@ Files written to ``DATASET/derived/clusters/<name>/`` (each via a temporary file
 - ``address_cluster.parquet`` (addr_id, cluster_id) — cluster id = smallest addr_id in it;
 - ``clusters.parquet`` (cluster_id, size, first_height, last_height, n_txs, total_received,
   total_sent, balance);
-- ``evidence.parquet`` (addr_a, addr_b, tx_id, rule) — one row per union that changed something;
-- ``held.parquet`` (addr_a, addr_b, tx_id, rule, reason) — links the collapse guard held back;
+- ``evidence.parquet`` (addr_a, addr_b, tx_id, rule, probability) — one row per union that
+  changed something; ``probability`` is the change model's (NaN for rule-based links);
+- ``held.parquet`` (addr_a, addr_b, tx_id, rule, reason) — links the collapse guard held back
+  (reason ``actor-guard`` when the two sides carry tags of different actors, else
+  ``collapse-guard``: both sides too large);
+- ``tags.parquet`` (addr_id, actor, confidence, pack) — the tags the actor guard used;
 - ``members.parquet`` (cluster_id, addr_id, received, sent, n_outputs) sorted by cluster, for
   fast profiles;
-- ``params.json`` (name, heuristics, thresholds, tip_height, tip_hash, chainsleuth_version,
-  created, counts).
+- ``params.json`` (name, heuristics, thresholds, tip_height, tip_hash, tags, chainsleuth_version,
+  created, counts); ``tags`` is the snapshot of the actor table the run was given
+  (:meth:`~chainsleuth.cluster.actors.ActorTable.params`).
+
+The actor table comes from the caller (the ``cluster`` verb builds it from the tag store with
+:func:`chainsleuth.tags.guard.actor_table`), so the tags that may hold links apart are chosen
+there (``--tag-min-confidence``) and clustering does not depend on the tag store.
 
 >>> # run = cluster_dataset(Dataset.open("data/regtest"), "default")
 >>> # (run.name, run.n_clusters)  -> ('default', 4312)
@@ -35,6 +44,7 @@ from numpy.typing import NDArray
 
 import chainsleuth
 from chainsleuth.cluster import DEFAULT_MAX_MERGE_SIZE
+from chainsleuth.cluster.actors import ActorTable
 from chainsleuth.cluster.links import (
     Links,
     change_links,
@@ -104,36 +114,37 @@ def build_links(view: ChainView, spec: HeuristicSpec) -> tuple[Links, int]:
     parts: list[Links] = []
     if spec.multi_input:
         parts.append(multi_input_links(view, skip=coinjoin))
-    if spec.change or spec.self_transfer:
+    if spec.change or spec.self_transfer or spec.change_model is not None:
         ctx = ChangeContext.of(view, coinjoin)
         if spec.change:
             signals = signals_of(ctx, list(spec.change))
             parts.append(change_links(view, consensus_change(signals)))
+        if spec.change_model is not None:
+            from chainsleuth.heuristics.changemodel import load_change_model, model_change
+
+            model = load_change_model(spec.change_model or None)
+            parts.append(change_links(view, model_change(ctx, model)))
         if spec.self_transfer:
             parts.append(change_links(view, self_transfers(ctx)))
     return concat_links(parts), int(coinjoin.sum())
 
 
-def _actor_codes(ds: Dataset, n_addr: int) -> I64 | None:
-    """Per addr_id an actor code (0 = untagged) from the tag store, or None without tags."""
-    try:
-        from chainsleuth.tags.store import address_actor_table
-    except ImportError:
-        return None
-    table = address_actor_table(ds)
-    if table.num_rows == 0:
-        return None
-    addr = np.asarray(table.column("addr_id").to_numpy(zero_copy_only=False), dtype=np.int64)
-    actors = table.column("actor").to_pylist()
-    codes = {name: i + 1 for i, name in enumerate(sorted({a for a in actors if a}))}
-    out = np.zeros(n_addr, dtype=np.int64)
-    for a, name in zip(addr, actors, strict=True):
-        if name and 0 <= a < n_addr:
-            # an address tagged with two actors is left untagged: it cannot arbitrate
-            code = codes[name]
-            out[a] = code if out[a] in (0, code) else -1
-    out[out < 0] = 0
-    return out
+HELD_REASONS = ("collapse-guard", "actor-guard")
+"""``held.parquet`` reasons: both sides too large; the sides carry tags of different actors."""
+
+
+def _held_reasons(links: Links, held: I64, cluster: I64, codes: I64 | None) -> NDArray[np.int32]:
+    """Per held link: 1 (actor-guard) when its two final clusters carry different actors."""
+    reasons = np.zeros(len(held), dtype=np.int32)
+    if codes is None or not len(held):
+        return reasons
+    # a cluster never holds two actors (the guard keeps them apart): its actor is its max code
+    cluster_actor = np.zeros(len(cluster), dtype=np.int64)
+    np.maximum.at(cluster_actor, cluster, codes)
+    xa = cluster_actor[cluster[links.a[held]]]
+    xb = cluster_actor[cluster[links.b[held]]]
+    reasons[(xa != 0) & (xb != 0) & (xa != xb)] = 1
+    return reasons
 
 
 def _write_parquet(table: pa.Table, path: Path) -> None:
@@ -147,11 +158,16 @@ def _evidence(view: ChainView, links: Links, idx: I64) -> dict[str, Any]:
     # so no 32-bit string offsets grow with the number of links (Parquet stores it the same way)
     codes = pa.array(links.rule[idx].astype(np.int32), type=pa.int32())
     rule = pa.DictionaryArray.from_arrays(codes, pa.array(links.rules, type=pa.string()))
+    # the change model's probability: float32 (4 B per row), NaN for rule-based links
+    prob = links.probability
     return {
         "addr_a": links.a[idx],
         "addr_b": links.b[idx],
         "tx_id": view.tx_id[links.tx[idx]],
         "rule": rule,
+        "probability": (
+            prob[idx] if prob is not None else np.full(len(idx), np.nan, dtype=np.float32)
+        ),
     }
 
 
@@ -160,13 +176,16 @@ def cluster_dataset(
     heuristics: str = "default",
     name: str | None = None,
     *,
+    actors: ActorTable | None = None,
     max_merge_size: int = DEFAULT_MAX_MERGE_SIZE,
     progress: Progress | None = None,
 ) -> ClusterRun:
     """Cluster a dataset's addresses and write the run (see the module docstring).
 
     ``heuristics`` is ``multi-input``, ``default`` or a list (see
-    :func:`~chainsleuth.cluster.spec.parse_heuristics`); ``name`` defaults to it.
+    :func:`~chainsleuth.cluster.spec.parse_heuristics`); ``name`` defaults to it. ``actors``
+    (with the collapse guard) holds back links between addresses of different actors; None
+    means no tags (the run records an empty tag snapshot).
 
     >>> # cluster_dataset(Dataset.open("data/regtest"), "multi-input").n_unions
     >>> # 3120
@@ -181,7 +200,9 @@ def cluster_dataset(
     view = load_chain_view(ds)
     say("finding links")
     links, n_coinjoins = build_links(view, spec)
-    actor = _actor_codes(ds, view.n_addr) if spec.collapse_guard else None
+    table = actors if actors is not None else ActorTable.from_rows([], None)
+    codes = table.codes(view.n_addr) if spec.collapse_guard else None
+    actor = codes.copy() if codes is not None else None  # union_links updates it in place
     guard = max_merge_size if spec.collapse_guard else NO_GUARD
     say(f"union-find over {len(links):,} links")
     parent = new_parent(view.n_addr)
@@ -198,9 +219,10 @@ def cluster_dataset(
     _write_parquet(pa.table(_evidence(view, links, merged)), run_dir / "evidence.parquet")
     held_cols = _evidence(view, links, held)
     held_cols["reason"] = pa.DictionaryArray.from_arrays(
-        pa.array(np.zeros(len(held), dtype=np.int32)), pa.array(["collapse-guard"], pa.string())
+        pa.array(_held_reasons(links, held, cluster, codes)), pa.array(HELD_REASONS, pa.string())
     )
     _write_parquet(pa.table(held_cols), run_dir / "held.parquet")
+    _write_parquet(table.to_arrow(), run_dir / "tags.parquet")
     _write_parquet(member_stats(view, cluster), run_dir / "members.parquet")
     params = {
         "name": run_name,
@@ -212,6 +234,7 @@ def cluster_dataset(
         },
         "tip_height": int(ds.tip_height),
         "tip_hash": ds.tip_hash,
+        "tags": table.params(),
         "chainsleuth_version": chainsleuth.__version__,
         "created": datetime.now(UTC).isoformat(timespec="microseconds"),
         "counts": {

@@ -1,12 +1,25 @@
-"""Reading clustering runs back: list them, pick the latest, load address → cluster.
+"""Reading clustering runs back: list them, pick the latest, load address → cluster, and
+check that a run still describes the dataset (:func:`check_fresh`).
+
+A run records the tip it was made at (``tip_height``, ``tip_hash`` in ``params.json``). Only a
+newer dataset tip makes it stale (addresses and transactions it never saw), as does a tip block
+no longer on the dataset's chain (a reorg); every command that uses a run refuses a stale one
+with :class:`~chainsleuth.errors.StaleRunError` unless the caller allows it (``--allow-stale``:
+a :class:`~chainsleuth.errors.StaleRunWarning` instead). Tags imported after a run was made
+are named in an :class:`~chainsleuth.errors.UnseenTagsWarning`.
 
 >>> # latest_run(ds) -> 'default'
 >>> # load_address_cluster(ds, "default")[1042] -> 17
+>>> stale_reason({"tip_height": 300, "tip_hash": "aa"}, 473, "bb")
+'made at tip 300, dataset tip is 473'
+>>> stale_reason({"tip_height": 473, "tip_hash": "bb"}, 473, "bb") is None
+True
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,12 +27,20 @@ import numpy as np
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
-from chainsleuth.errors import NotFoundError
+from chainsleuth.errors import NotFoundError, StaleRunError, StaleRunWarning, UnseenTagsWarning
 
 if TYPE_CHECKING:
     from chainsleuth.store.dataset import Dataset
 
-__all__ = ["latest_run", "list_runs", "load_address_cluster", "run_dir", "run_params"]
+__all__ = [
+    "check_fresh",
+    "latest_run",
+    "list_runs",
+    "load_address_cluster",
+    "run_dir",
+    "run_params",
+    "stale_reason",
+]
 
 
 def _runs_root(ds: Dataset) -> Path:
@@ -85,3 +106,48 @@ def load_address_cluster(ds: Dataset, name: str | None = None) -> NDArray[np.int
     out = np.arange(int(addr.max(initial=-1)) + 1, dtype=np.int64)
     out[addr] = cluster
     return out
+
+
+def stale_reason(params: dict[str, Any], tip_height: int, tip_hash: str) -> str | None:
+    """Why a run (its ``params``) does not describe a dataset at this tip; None when it does.
+
+    >>> print(stale_reason({"tip_height": 5, "tip_hash": "aa"}, 5, "cc"))
+    its tip block 5 aa is not on the dataset's chain (dataset tip 5 cc)
+    """
+    height = int(params.get("tip_height", -1))
+    run_hash = str(params.get("tip_hash", ""))
+    if height == tip_height and run_hash == tip_hash:
+        return None
+    if height < tip_height:
+        return f"made at tip {height}, dataset tip is {tip_height}"
+    if height > tip_height:
+        return f"made at tip {height}, dataset tip is {tip_height} (block {height} is not in it)"
+    return (
+        f"its tip block {height} {run_hash} is not on the dataset's chain "
+        f"(dataset tip {tip_height} {tip_hash})"
+    )
+
+
+def check_fresh(
+    ds: Dataset, name: str | None = None, *, allow_stale: bool = False
+) -> dict[str, Any]:
+    """The run's params after checking it still describes the dataset (see the module
+    docstring): StaleRunError naming both tips, or with ``allow_stale`` a StaleRunWarning;
+    an UnseenTagsWarning when tags that could have held its links apart came later.
+
+    >>> # check_fresh(ds, "default")["tip_height"] -> 473
+    """
+    directory = run_dir(ds, name)
+    params = run_params(ds, directory.name)
+    reason = stale_reason(params, int(ds.tip_height), str(ds.tip_hash))
+    if reason is not None:
+        message = f"clustering run {directory.name!r} is stale: {reason}"
+        if not allow_stale:
+            raise StaleRunError(f"{message} (re-run cluster, or pass --allow-stale)")
+        warnings.warn(StaleRunWarning(f"{message} (used anyway: --allow-stale)"), stacklevel=2)
+    from chainsleuth.tags.guard import unseen_tags_message
+
+    unseen = unseen_tags_message(ds, directory, params)
+    if unseen is not None:
+        warnings.warn(UnseenTagsWarning(unseen), stacklevel=2)
+    return params

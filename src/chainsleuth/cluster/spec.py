@@ -2,13 +2,17 @@
 
 ``multi-input`` links co-spent inputs (CoinJoins and coinbases skipped); ``default`` adds the
 consensus change rule and the collapse guard. A comma-separated list may name
-``multi-input``, ``change`` (the default consensus set), ``self-transfer``, ``collapse-guard``
-and individual change heuristics (which then form the consensus set).
+``multi-input``, ``change`` (the default consensus set), ``self-transfer``, ``collapse-guard``,
+``change-model`` (the learned change classifier, the shipped model; ``change-model=FILE`` for
+another model file) and individual change heuristics (which then form the consensus set).
 
->>> parse_heuristics("multi-input")
-HeuristicSpec(multi_input=True, change=(), collapse_guard=False, self_transfer=False)
+>>> parse_heuristics("multi-input")  # doctest: +NORMALIZE_WHITESPACE
+HeuristicSpec(multi_input=True, change=(), collapse_guard=False, self_transfer=False,
+              change_model=None)
 >>> parse_heuristics("multi-input,fresh_address,script_type").change
 ('fresh_address', 'script_type')
+>>> parse_heuristics("multi-input,change-model").change_model
+''
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass
 
 from chainsleuth.errors import InputError
 from chainsleuth.heuristics.change import CHANGE_HEURISTICS
+from chainsleuth.heuristics.changemodel import CHANGE_MODEL
 from chainsleuth.heuristics.consensus import DEFAULT_CONSENSUS
 from chainsleuth.heuristics.selftransfer import SELF_TRANSFER
 
@@ -31,6 +36,8 @@ class HeuristicSpec:
     change: tuple[str, ...]
     collapse_guard: bool
     self_transfer: bool = False
+    change_model: str | None = None
+    """the learned change model: None (not used), "" (the shipped model) or a model file"""
 
     def names(self) -> list[str]:
         """The heuristics as recorded in ``params.json``.
@@ -42,6 +49,8 @@ class HeuristicSpec:
         out += [f"change:{name}" for name in self.change]
         if self.self_transfer:
             out.append(SELF_TRANSFER)
+        if self.change_model is not None:
+            out.append(f"{CHANGE_MODEL}={self.change_model}" if self.change_model else CHANGE_MODEL)
         if self.collapse_guard:
             out.append("collapse-guard")
         return out
@@ -56,6 +65,7 @@ def parse_heuristics(text: str) -> HeuristicSpec:
     if not tokens:
         raise InputError(f"no heuristics given: {text!r}")
     multi = guard = selfx = False
+    model: str | None = None
     change: list[str] = []
     for token in tokens:
         if token == "default":
@@ -71,6 +81,12 @@ def parse_heuristics(text: str) -> HeuristicSpec:
             change.extend(DEFAULT_CONSENSUS)
         elif token in CHANGE_HEURISTICS:
             change.append(token)
+        elif token == CHANGE_MODEL:
+            model = model or ""
+        elif token.startswith(CHANGE_MODEL + "="):
+            model = token.split("=", 1)[1]
+            if not model:
+                raise InputError(f"no model file given: {token!r}")
         else:
             known = ", ".join(
                 [
@@ -79,8 +95,9 @@ def parse_heuristics(text: str) -> HeuristicSpec:
                     "change",
                     SELF_TRANSFER,
                     "collapse-guard",
+                    CHANGE_MODEL,
                     *CHANGE_HEURISTICS,
                 ]
             )
             raise InputError(f"unknown heuristic: {token!r} (known: {known})")
-    return HeuristicSpec(multi, tuple(dict.fromkeys(change)), guard, selfx)
+    return HeuristicSpec(multi, tuple(dict.fromkeys(change)), guard, selfx, model)

@@ -52,6 +52,8 @@ class ChangeLinks:
     tx: I64
     out: I64
     rules: list[str]
+    probability: NDArray[np.float32] | None = None
+    """per accepted output: the learned model's probability (None for rule-based links)"""
 
 
 def consensus_change(

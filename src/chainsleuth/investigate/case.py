@@ -1,16 +1,18 @@
 """Write an investigation to a case directory: ``leads.csv``, ``requests.csv``, ``case.json``.
 
-- ``leads.csv``: one row per customer payment — who paid, when, how much, to which service
-  address, and the funding source (entity, category, the transaction through which the value
-  left it, hops, value and time), ``customer_entry_txid`` (the transaction that paid the
-  customer the coins it spent — the withdrawal itself when the customer paid straight from an
-  exchange withdrawal) with ``confidence`` = share of the customer's inputs in the
-  payment traced to that entity, and ``evidence_txids``: a chain of transactions from the
-  funding transaction to the payment, each paying the cluster the next one spends from;
-- ``requests.csv``: per entity (exchange), the customers and funding transactions to ask it
-  about, plus the service's own cash-outs received there;
-- ``case.json``: seeds, parameters, dataset tip and manifest sha256, clustering run, tag packs,
-  the service wallet with the joins behind it, and every finding with its evidence txids.
+Every column is described in docs/case-files.md. In short:
+
+- ``leads.csv``: one row per customer payment — the customer group (one wallet) and the payer
+  cluster, the payment txid, its outputs to the service, the payer's input addresses, and the
+  funding source: entity, the withdrawal ``funding_txid:funding_vout``, the address it paid
+  and the amount, with the evidence chain from the withdrawal to the payment;
+- ``requests.csv``: one row per account an entity (exchange) can identify: the customers'
+  withdrawal outputs and the service's own deposits (cash-outs), each with address, txid:vout,
+  time and amount;
+- ``case.json``: seeds, parameters, dataset tip and manifest sha256, the clustering run with its
+  params, tag packs, the service wallet with the joins behind it, ``summary`` (every total
+  recomputable from the rows), ``customer_groups`` with their evidence, ``cashouts`` (one per
+  output), the other ``outflows``, and the forward trace's ``exposure``.
 
 >>> # write_case(ds, investigate_service(ds, ["bcrt1q..."]), Path("case"))
 """
@@ -26,8 +28,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 import chainsleuth
-from chainsleuth.investigate.service import Investigation, Payment
+from chainsleuth.investigate.service import Exposure, Investigation, Outflow, Payment
 from chainsleuth.trace.export import iso_time, txid_map
 
 if TYPE_CHECKING:
@@ -36,31 +40,40 @@ if TYPE_CHECKING:
 __all__ = ["LEAD_COLUMNS", "REQUEST_COLUMNS", "write_case"]
 
 LEAD_COLUMNS = (
+    "customer_group",
     "customer_cluster",
     "payment_txid",
+    "payment_vouts",
     "payment_time",
     "amount_sats",
     "service_address",
+    "payer_addresses",
     "funding_entity",
     "funding_category",
     "funding_txid",
+    "funding_vout",
+    "funding_address",
+    "funding_output_sats",
     "customer_entry_txid",
     "funding_hops",
     "confidence",
     "funding_amount_sats",
     "funding_time",
     "funding_cluster",
+    "group_confidence",
     "evidence_txids",
 )
 REQUEST_COLUMNS = (
     "entity",
     "category",
     "subject",
-    "cluster",
+    "address",
     "txid",
+    "vout",
     "time",
     "amount_sats",
-    "n_payments",
+    "customer_groups",
+    "payment_txids",
 )
 
 
@@ -103,83 +116,216 @@ def _csv(columns: Iterable[str], rows: Iterable[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def _lead_rows(
-    inv: Investigation, txid: dict[int, str], addr: dict[int, str]
-) -> list[dict[str, Any]]:
+class _Names:
+    """txids and addresses of the positions a case mentions, and output → vout."""
+
+    def __init__(self, ds: Dataset, inv: Investigation) -> None:
+        g = inv.graph
+        positions: list[int] = [j.tx for j in inv.wallet.joins] + [j.tx for j in inv.grown]
+        addrs: list[int] = list(inv.wallet.cashout_addresses)
+        for p in inv.payments:
+            positions.extend(_evidence(p))
+            addrs.append(p.service_addr)
+            addrs.extend(p.payer_addrs)
+            if p.funding is not None:
+                positions.append(p.funding.tx)
+                addrs.append(p.funding_addr)
+        for o in [*inv.cashouts, *inv.outflows]:
+            positions.append(o.tx)
+            addrs.append(o.addr)
+        if inv.groups is not None:
+            positions.extend(k.tx for k in inv.groups.links)
+        for e in inv.exposure:
+            positions.extend(e.txs)
+        self.txid = txid_map(ds, g, positions)
+        self.graph = g
+        self.addr = _addresses(ds, addrs)
+
+    def vout(self, out: int) -> int:
+        g = self.graph
+        tx = int(np.searchsorted(g.tx_out_start, out, side="right") - 1)
+        return out - int(g.tx_out_start[tx])
+
+
+def _lead_rows(inv: Investigation, names: _Names) -> list[dict[str, Any]]:
     g = inv.graph
+    txid, addr = names.txid, names.addr
     rows = []
     for p in inv.payments:
         f = p.funding
+        fo = p.funding_out if f is not None else -1
         rows.append(
             {
+                "customer_group": p.group,
                 "customer_cluster": p.customer,
                 "payment_txid": txid[p.tx],
+                "payment_vouts": ";".join(str(names.vout(o)) for o in p.service_outs),
                 "payment_time": iso_time(g.tx_time[p.tx]),
                 "amount_sats": p.amount,
                 "service_address": addr.get(p.service_addr, ""),
+                "payer_addresses": ";".join(addr.get(a, "") for a in p.payer_addrs),
                 "funding_entity": f.entity if f else "",
                 "funding_category": (f.category or "") if f else "",
                 "funding_txid": txid[f.tx] if f else "",
+                "funding_vout": names.vout(fo) if fo >= 0 else "",
+                "funding_address": addr.get(p.funding_addr, ""),
+                "funding_output_sats": int(g.out_value[fo]) if fo >= 0 else "",
                 "customer_entry_txid": txid[_entry(p)] if f else "",
                 "funding_hops": f.hops if f else "",
                 "confidence": f"{min(f.share, 1.0):.4f}" if f else "0",
                 "funding_amount_sats": round(f.value) if f else "",
                 "funding_time": iso_time(g.tx_time[f.tx]) if f else "",
                 "funding_cluster": f.node if f else "",
+                "group_confidence": (
+                    f"{inv.groups.confidence(p.group):.3f}" if inv.groups is not None else ""
+                ),
                 "evidence_txids": ";".join(txid[t] for t in _evidence(p)),
             }
         )
     return rows
 
 
-def _request_rows(inv: Investigation, txid: dict[int, str]) -> list[dict[str, Any]]:
+def _request_rows(inv: Investigation, names: _Names) -> list[dict[str, Any]]:
     g = inv.graph
-    grouped: dict[tuple[str, int, int], list[Payment]] = {}
+    txid = names.txid
+    withdrawals: dict[tuple[str, int], list[Payment]] = {}
+    paid_addr: dict[int, int] = {}
     category: dict[str, str] = {}
     for p in inv.payments:
-        if p.funding is None:
+        if p.funding is None or p.funding_out < 0:
             continue
-        grouped.setdefault((p.funding.entity, p.customer, p.funding.tx), []).append(p)
+        withdrawals.setdefault((p.funding.entity, p.funding_out), []).append(p)
+        paid_addr[p.funding_out] = p.funding_addr
         category[p.funding.entity] = p.funding.category or ""
     rows = []
-    for (entity, customer, tx), pays in sorted(grouped.items()):
+    for (entity, out), pays in sorted(withdrawals.items()):
+        tx = int(np.searchsorted(g.tx_out_start, out, side="right") - 1)
         rows.append(
             {
                 "entity": entity,
                 "category": category[entity],
-                "subject": "customer",
-                "cluster": customer,
+                "subject": "customer-withdrawal",
+                "address": names.addr.get(paid_addr[out], ""),
                 "txid": txid[tx],
+                "vout": names.vout(out),
                 "time": iso_time(g.tx_time[tx]),
-                "amount_sats": round(sum(p.funding.value for p in pays if p.funding)),
-                "n_payments": len(pays),
+                "amount_sats": int(g.out_value[out]),
+                "customer_groups": ";".join(str(x) for x in sorted({p.group for p in pays})),
+                "payment_txids": ";".join(txid[p.tx] for p in pays),
             }
         )
-    service = min(inv.wallet.nodes)
-    for c in inv.cashouts:
-        for tx in c.txs:
-            rows.append(
-                {
-                    "entity": c.entity,
-                    "category": c.category or "",
-                    "subject": "service-cashout",
-                    "cluster": service,
-                    "txid": txid[tx],
-                    "time": iso_time(g.tx_time[tx]),
-                    "amount_sats": "",
-                    "n_payments": "",
-                }
-            )
+    for c in sorted(inv.cashouts, key=lambda c: (c.entity, c.out)):
+        rows.append(
+            {
+                "entity": c.entity,
+                "category": c.category or "",
+                "subject": "service-cashout",
+                "address": names.addr.get(c.addr, ""),
+                "txid": txid[c.tx],
+                "vout": names.vout(c.out),
+                "time": iso_time(g.tx_time[c.tx]),
+                "amount_sats": c.amount,
+                "customer_groups": "",
+                "payment_txids": "",
+            }
+        )
     return rows
 
 
-def _case_json(
-    ds: Dataset, inv: Investigation, txid: dict[int, str], addr: dict[int, str]
-) -> dict[str, Any]:
+def _outflow_rows(rows: Iterable[Outflow], names: _Names) -> list[dict[str, Any]]:
+    g = names.graph
+    return [
+        {
+            "entity": c.entity,
+            "category": c.category,
+            "cluster": c.node,
+            "address": names.addr.get(c.addr, ""),
+            "txid": names.txid[c.tx],
+            "vout": names.vout(c.out),
+            "time": iso_time(g.tx_time[c.tx]),
+            "amount_sats": c.amount,
+        }
+        for c in rows
+    ]
+
+
+def _group_rows(inv: Investigation, names: _Names) -> list[dict[str, Any]]:
+    groups = inv.groups
+    if groups is None:
+        return []
+    pays: dict[int, list[Payment]] = {}
+    for p in inv.payments:
+        pays.setdefault(p.group, []).append(p)
+    evidence: dict[int, list[dict[str, Any]]] = {}
+    for link, group in zip(groups.links, groups.link_group, strict=True):
+        evidence.setdefault(group, []).append(
+            {"rule": link.rule, "cluster_a": link.a, "cluster_b": link.b,
+             "txid": names.txid[link.tx], "confidence": link.confidence}
+        )  # fmt: skip
+    g = inv.graph
+    out = []
+    for group in sorted(pays):
+        ps = pays[group]
+        funding: dict[str, int] = {}
+        for p in ps:
+            if p.funding is not None:
+                funding[p.funding.entity] = funding.get(p.funding.entity, 0) + round(
+                    p.funding.value
+                )
+        out.append(
+            {
+                "group": group,
+                "account_lead": group in groups.account_leads,
+                "clusters": groups.clusters.get(group, []),
+                "n_payments": len(ps),
+                "amount_sats": sum(p.amount for p in ps),
+                "first_time": iso_time(min(g.tx_time[p.tx] for p in ps)),
+                "last_time": iso_time(max(g.tx_time[p.tx] for p in ps)),
+                "main_funding_entity": max(funding, key=lambda k: funding[k]) if funding else None,
+                "confidence": round(groups.confidence(group), 3),
+                "evidence": evidence.get(group, []),
+            }
+        )
+    return out
+
+
+def _summary(inv: Investigation) -> dict[str, Any]:
+    prof = inv.profile
+    by_entity: dict[str, int] = {}
+    for c in inv.cashouts:
+        by_entity[c.entity] = by_entity.get(c.entity, 0) + c.amount
+    return {
+        "income_sats": sum(p.amount for p in inv.payments),
+        "payments": len(inv.payments),
+        "customers": len({p.group for p in inv.payments}),
+        "customer_clusters": len({p.customer for p in inv.payments}),
+        "account_leads": len(inv.groups.account_leads) if inv.groups is not None else 0,
+        "funded_payments": sum(1 for p in inv.payments if p.funding is not None),
+        "self_transfers_sats": prof.self_transfers,
+        "other_received_sats": prof.other_received,
+        "total_received_sats": prof.total_received,
+        "cashout_sats": sum(c.amount for c in inv.cashouts),
+        "cashout_sats_by_entity": dict(sorted(by_entity.items())),
+        "other_outflow_sats": sum(c.amount for c in inv.outflows),
+    }
+
+
+def _exposure_row(e: Exposure, txid: dict[int, str]) -> dict[str, Any]:
+    return {
+        "entity": e.entity,
+        "category": e.category,
+        "cluster": e.node,
+        "value_sats": round(e.value),
+        "hops": e.hops,
+        "evidence_txids": [txid[t] for t in e.txs],
+    }
+
+
+def _case_json(ds: Dataset, inv: Investigation, names: _Names) -> dict[str, Any]:
     from chainsleuth.cluster.runs import run_params
     from chainsleuth.tags.store import load_packs
 
-    g = inv.graph
+    txid, addr = names.txid, names.addr
     prof = inv.profile
     findings: list[dict[str, Any]] = []
     for j in inv.wallet.joins:
@@ -198,9 +344,11 @@ def _case_json(
         findings.append(
             {
                 "kind": "customer-payment",
+                "customer_group": p.group,
                 "customer_cluster": p.customer,
                 "amount_sats": p.amount,
                 "service_address": addr.get(p.service_addr, ""),
+                "payer_addresses": [addr.get(a, "") for a in p.payer_addrs],
                 "funding": None
                 if f is None
                 else {
@@ -208,6 +356,8 @@ def _case_json(
                     "category": f.category,
                     "cluster": f.node,
                     "txid": txid[f.tx],
+                    "vout": names.vout(p.funding_out) if p.funding_out >= 0 else None,
+                    "address": addr.get(p.funding_addr),
                     "hops": f.hops,
                     "amount_sats": round(f.value),
                     "confidence": round(min(f.share, 1.0), 3),
@@ -215,12 +365,7 @@ def _case_json(
                 "evidence_txids": [txid[t] for t in _evidence(p)],
             }
         )
-    for c in inv.cashouts:
-        findings.append(
-            {"kind": "cash-out", "entity": c.entity, "category": c.category, "cluster": c.node,
-             "amount_sats": round(c.value), "hops": c.hops,
-             "evidence_txids": [txid[t] for t in c.txs]}
-        )  # fmt: skip
+    run = inv.graph.run
     return {
         "chainsleuth_version": chainsleuth.__version__,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -233,12 +378,17 @@ def _case_json(
             "tip_hash": ds.tip_hash,
             "manifest_sha256": ds.manifest_sha256,
         },
-        "clustering_run": {"name": g.run, "params": run_params(ds, g.run) if g.run else None},
+        "clustering_run": {"name": run, "params": run_params(ds, run) if run else None},
         "tag_packs": sorted(load_packs(ds)),
+        "summary": _summary(inv),
         "service": {
             "cluster": min(inv.wallet.nodes),
             "clusters": sorted(inv.wallet.nodes),
             "cashout_addresses": sorted(addr.get(a, str(a)) for a in inv.wallet.cashout_addresses),
+            "refused_joins": [
+                {"cluster": j.node, "rule": j.rule, "txid": txid.get(j.tx, "")}
+                for j in inv.wallet.refused
+            ],
             "profile": {
                 "n_clusters": prof.n_clusters,
                 "n_addresses": prof.n_addresses,
@@ -247,6 +397,9 @@ def _case_json(
                 "first_time": iso_time(prof.first_time),
                 "last_time": iso_time(prof.last_time),
                 "total_received_sats": prof.total_received,
+                "income_sats": prof.income,
+                "self_transfers_sats": prof.self_transfers,
+                "other_received_sats": prof.other_received,
                 "n_payments": prof.n_payments,
                 "monthly": [
                     {"month": m, "n_payments": n, "amount_sats": v} for m, n, v in prof.monthly
@@ -254,6 +407,10 @@ def _case_json(
             },
         },
         "customers": sorted({p.customer for p in inv.payments}),
+        "customer_groups": _group_rows(inv, names),
+        "cashouts": _outflow_rows(inv.cashouts, names),
+        "outflows": _outflow_rows(inv.outflows, names),
+        "exposure": [_exposure_row(e, txid) for e in inv.exposure],
         "findings": findings,
     }
 
@@ -265,19 +422,9 @@ def write_case(ds: Dataset, inv: Investigation, out: Path | str) -> Path:
     """
     case_dir = Path(out)
     case_dir.mkdir(parents=True, exist_ok=True)
-    positions: list[int] = [j.tx for j in inv.wallet.joins] + [j.tx for j in inv.grown]
-    for p in inv.payments:
-        positions.extend(_evidence(p))
-        if p.funding is not None:
-            positions.append(p.funding.tx)
-    for c in inv.cashouts:
-        positions.extend(c.txs)
-    txid = txid_map(ds, inv.graph, positions)
-    addr = _addresses(
-        ds, [p.service_addr for p in inv.payments] + list(inv.wallet.cashout_addresses)
-    )
-    _write_text(case_dir / "leads.csv", _csv(LEAD_COLUMNS, _lead_rows(inv, txid, addr)))
-    _write_text(case_dir / "requests.csv", _csv(REQUEST_COLUMNS, _request_rows(inv, txid)))
-    doc = _case_json(ds, inv, txid, addr)
+    names = _Names(ds, inv)
+    _write_text(case_dir / "leads.csv", _csv(LEAD_COLUMNS, _lead_rows(inv, names)))
+    _write_text(case_dir / "requests.csv", _csv(REQUEST_COLUMNS, _request_rows(inv, names)))
+    doc = _case_json(ds, inv, names)
     _write_text(case_dir / "case.json", json.dumps(doc, indent=2) + "\n")
     return case_dir

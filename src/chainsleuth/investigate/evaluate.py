@@ -7,10 +7,15 @@ leads most.
 
 Scores: customer payments found (recall, precision by payment txid); customers found (by
 wallet: the payer of each lead's payment txid per the truth senders); **false merges** — lead
-clusters whose payments come from two or more true customers; **funding exchange correct** —
-share of true customers with a home exchange whose value-weighted majority ``funding_entity``
-is that exchange; and, when the payment directly spends a withdrawal of an exchange (needs the
-dataset), the share of such payments whose lead names that exchange, and that withdrawal txid.
+clusters whose payments come from two or more true customers; **fragmentation** — lead clusters
+and customer groups per true customer (mean, max) and **false group merges** (groups holding
+payments of two or more true customers); **funding exchange correct** — share of true customers
+with a home exchange whose value-weighted majority ``funding_entity`` is that exchange, and per
+payment; the share of leads naming a withdrawal address an exchange can act on; **money** —
+income (``summary.income_sats``) against the true payments, and cash-outs per exchange
+(``cashouts``) against what the service's own transactions paid to that exchange's addresses
+(needs the dataset); and, when the payment directly spends a withdrawal of an exchange, the
+share of such payments whose lead names that exchange, and that withdrawal txid.
 
 >>> # evaluate_investigation(Path("case"), Path("truth")).payment_recall -> 1.0
 """
@@ -50,6 +55,23 @@ class InvestigationScore:
     direct_withdrawal_entity_correct: float
     direct_withdrawal_txid_correct: float
     direct_withdrawal_entry_txid_correct: float = 0.0
+    n_lead_groups: int = 0
+    clusters_per_customer_mean: float = 0.0
+    clusters_per_customer_max: int = 0
+    groups_per_customer_mean: float = 0.0
+    groups_per_customer_max: int = 0
+    false_group_merges: int = 0
+    funding_correct_per_payment: float = 0.0
+    leads_with_withdrawal_address: float = 0.0
+    true_income_sats: int = 0
+    case_income_sats: int = 0
+    income_error: float = 0.0
+    true_income_swept_sats: int = 0
+    """true payments whose output the service has spent by the tip (visible as its own)"""
+    income_error_swept: float = 0.0
+    cashout_error_by_entity: dict[str, float] | None = None
+    """(case − truth) / truth per exchange; needs the dataset"""
+    true_cashout_sats_by_entity: dict[str, int] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The scores as a plain dict (for ``--json``).
@@ -65,7 +87,7 @@ class InvestigationScore:
 
         >>> len(InvestigationScore("s", 1, 1, 1.0, 1.0, 1, 1, 1.0, 1.0, 0, 1, 1.0, 0, 0.0,
         ...                        0.0).items())
-        16
+        31
         """
         return self.as_dict().items()
 
@@ -109,6 +131,51 @@ def _direct_withdrawals(
     return out
 
 
+def _sats(row: dict[str, str]) -> int:
+    if row.get("amount_btc"):
+        return round(float(row["amount_btc"]) * 100_000_000)
+    return int(float(row.get("amount") or 0))
+
+
+def _true_cashouts(
+    data: Path, service_txids: list[str], owner: dict[str, tuple[str, str]]
+) -> dict[str, int]:
+    """Per exchange: what the service's own transactions paid to that exchange's addresses."""
+    from chainsleuth.store.dataset import Dataset
+
+    with Dataset.open(data) as ds:
+        rows = ds.sql(
+            "SELECT a.address, o.value FROM outputs o JOIN txs t ON t.tx_id = o.tx_id "
+            "JOIN addresses a ON a.addr_id = o.addr_id "
+            "WHERE lower(hex(t.txid)) IN (SELECT unnest(?))",
+            [service_txids],
+        ).fetchall()
+    out: dict[str, int] = {}
+    for address, value in rows:
+        who, role = owner.get(str(address), ("", ""))
+        if role == "exchange":
+            out[who] = out.get(who, 0) + int(value)
+    return out
+
+
+def _spent_payments(data: Path, txids: list[str]) -> set[tuple[str, int]]:
+    """(txid, vout) of the given transactions' outputs that are spent by the tip."""
+    from chainsleuth.store.dataset import Dataset
+
+    with Dataset.open(data) as ds:
+        rows = ds.sql(
+            "SELECT lower(hex(t.txid)), o.vout FROM outputs o JOIN txs t ON t.tx_id = o.tx_id "
+            "WHERE lower(hex(t.txid)) IN (SELECT unnest(?)) AND o.spent_by_tx IS NOT NULL",
+            [txids],
+        ).fetchall()
+    return {(str(t), int(v)) for t, v in rows}
+
+
+def _per_customer(values: dict[str, set[str]]) -> tuple[float, int]:
+    sizes = [len(v) for v in values.values()]
+    return (sum(sizes) / len(sizes) if sizes else 0.0, max(sizes, default=0))
+
+
 def evaluate_investigation(
     case_dir: Path | str, truth_dir: Path | str, data: Path | str | None = None
 ) -> InvestigationScore:
@@ -149,6 +216,30 @@ def evaluate_investigation(
         if r["funding_entity"]:
             amount = float(r.get("funding_amount_sats") or 0) or 1.0
             funded[wallet][r["funding_entity"]] += int(amount)
+    clusters_of: dict[str, set[str]] = defaultdict(set)
+    groups_of: dict[str, set[str]] = defaultdict(set)
+    per_group: dict[str, set[str]] = defaultdict(set)
+    pay_ok = pay_n = 0
+    for r in leads:
+        wallet = true_pay.get(r["payment_txid"])
+        if wallet is None:
+            continue
+        clusters_of[wallet].add(r["customer_cluster"])
+        group = r.get("customer_group") or r["customer_cluster"]
+        groups_of[wallet].add(group)
+        per_group[group].add(wallet)
+        if home.get(wallet):
+            pay_n += 1
+            pay_ok += r["funding_entity"] == home[wallet]
+    with_address = sum(1 for r in leads if r.get("funding_address"))
+    true_income = sum(_sats(r) for r in pays if r["service"] == service)
+    case_doc: dict[str, Any] = {}
+    if (case / "case.json").is_file():
+        case_doc = json.loads((case / "case.json").read_text())
+    case_income = int(
+        case_doc.get("summary", {}).get("income_sats", 0)
+        or sum(int(r["amount_sats"]) for r in leads)
+    )
     with_home = [w for w in true_wallets if home.get(w)]
     correct = sum(1 for w in with_home if funded[w] and funded[w].most_common(1)[0][0] == home[w])
     data_path = Path(data) if data is not None else None
@@ -157,8 +248,32 @@ def evaluate_investigation(
         if recorded and (Path(recorded) / "manifest.json").is_file():
             data_path = Path(recorded)
     direct: dict[str, tuple[str, set[str]]] = {}
+    cash_err: dict[str, float] | None = None
+    swept_income = 0
+    true_cash: dict[str, int] | None = None
     if data_path is not None:
         direct = _direct_withdrawals(data_path, sorted(true_pay), kinds)
+        address_rows = _rows(_first(truth, "addresses.csv"))
+        roles = {(r.get("wallet") or r.get("name") or ""): r.get("role", "") for r in owners}
+        owner = {
+            r["address"]: (w, roles.get(w, ""))
+            for r in address_rows
+            if (w := r.get("wallet") or r.get("entity") or "")
+        }
+        own_txs = [t for t, (_k, senders) in kinds.items() if senders == service]
+        true_cash = _true_cashouts(data_path, own_txs, owner)
+        found: dict[str, int] = defaultdict(int)
+        for c in case_doc.get("cashouts", []):
+            found[str(c["entity"])] += int(c["amount_sats"])
+        spent = _spent_payments(data_path, sorted(true_pay))
+        swept_income = sum(
+            _sats(r)
+            for r in pays
+            if r["service"] == service and (r["txid"], int(r.get("vout") or 0)) in spent
+        )
+        cash_err = {
+            e: round((found.get(e, 0) - v) / v, 6) for e, v in sorted(true_cash.items()) if v
+        }
     by_tx = {r["payment_txid"]: r for r in leads}
     ent_ok = sum(1 for t, (ex, _) in direct.items() if by_tx.get(t, {}).get("funding_entity") == ex)
     txid_ok = sum(1 for t, (_, w) in direct.items() if by_tx.get(t, {}).get("funding_txid") in w)
@@ -182,4 +297,21 @@ def evaluate_investigation(
         direct_withdrawal_entity_correct=_ratio(ent_ok, len(direct)),
         direct_withdrawal_txid_correct=_ratio(txid_ok, len(direct)),
         direct_withdrawal_entry_txid_correct=_ratio(entry_ok, len(direct)),
+        n_lead_groups=len({r.get("customer_group") or r["customer_cluster"] for r in leads}),
+        clusters_per_customer_mean=round(_per_customer(clusters_of)[0], 3),
+        clusters_per_customer_max=_per_customer(clusters_of)[1],
+        groups_per_customer_mean=round(_per_customer(groups_of)[0], 3),
+        groups_per_customer_max=_per_customer(groups_of)[1],
+        false_group_merges=sum(1 for ws in per_group.values() if len(ws) > 1),
+        funding_correct_per_payment=_ratio(pay_ok, pay_n),
+        leads_with_withdrawal_address=_ratio(with_address, len(leads)),
+        true_income_sats=true_income,
+        case_income_sats=case_income,
+        income_error=round((case_income - true_income) / true_income, 6) if true_income else 0.0,
+        true_income_swept_sats=swept_income,
+        income_error_swept=(
+            round((case_income - swept_income) / swept_income, 6) if swept_income else 0.0
+        ),
+        cashout_error_by_entity=cash_err,
+        true_cashout_sats_by_entity=true_cash,
     )

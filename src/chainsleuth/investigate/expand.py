@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from chainsleuth.errors import SeedRefusedError
 from chainsleuth.heuristics.view import ChainView
 from chainsleuth.trace.flowgraph import FlowGraph
 from chainsleuth.trace.labels import NodeLabel, NodeLabels
@@ -69,6 +70,10 @@ class ServiceWallet:
     nodes: set[int] = field(default_factory=set)
     joins: list[Join] = field(default_factory=list)
     cashout_addresses: set[int] = field(default_factory=set)
+    refused: list[Join] = field(default_factory=list)
+    """joins a rule proposed for clusters attributed to a deposit category (never joined)"""
+    blocked: set[int] = field(default_factory=set)
+    """clusters attributed to a deposit category (exchanges): never part of the service"""
 
 
 def _tx_nodes(graph: FlowGraph, t: int) -> tuple[I64, I64]:
@@ -93,9 +98,11 @@ def expand_service(
     *,
     deposit_categories: Iterable[str] = ("exchange",),
     max_rounds: int = 50,
+    max_addresses: int | None = None,
 ) -> ServiceWallet:
     """Grow the seed nodes (clusters) into the service wallet (see the module docstring);
-    ``labels`` tell which clusters are exchanges (``deposit_categories``).
+    ``labels`` tell which clusters are exchanges (``deposit_categories``): those never join.
+    A wallet growing past ``max_addresses`` addresses raises SeedRefusedError.
 
     >>> # expand_service(build_flow_graph(ds), load_chain_view(ds), [92]).nodes
     """
@@ -106,9 +113,11 @@ def expand_service(
     depository = np.zeros(graph.n_node, dtype=np.bool_)
     if labels is not None:
         depository[labels.nodes_in(deposit_categories)] = True
+    wallet.blocked.update(int(n) for n in np.flatnonzero(depository))
     in_tx = graph.in_tx()
     for _ in range(max_rounds):
         before = len(wallet.nodes)
+        _check_size(graph, wallet, member, max_addresses)
         own = _service_only_txs(graph, member, in_tx)
         paid: dict[int, list[int]] = {}
         for t in own.tolist():
@@ -137,10 +146,27 @@ def expand_service(
                     _join(wallet, member, other, "peel-change", t)
         if len(wallet.nodes) == before:
             break
+    _check_size(graph, wallet, member, max_addresses)
     return wallet
 
 
+def _check_size(
+    graph: FlowGraph, wallet: ServiceWallet, member: NDArray[np.bool_], bound: int | None
+) -> None:
+    size = int(graph.node_size[member].sum())
+    if bound is not None and size > bound:
+        raise SeedRefusedError(
+            f"seed cluster(s) {', '.join(map(str, wallet.seeds))}: the service wallet grew to "
+            f"{size:,} addresses, past the bound of {bound:,} (--max-service-share); the seed "
+            "looks like an exchange's or an ordinary user's address, not a service's"
+        )
+
+
 def _join(wallet: ServiceWallet, member: NDArray[np.bool_], node: int, rule: str, t: int) -> None:
+    if node in wallet.blocked:
+        if all(j.node != node for j in wallet.refused):
+            wallet.refused.append(Join(node, rule, t))
+        return
     member[node] = True
     wallet.nodes.add(node)
     wallet.joins.append(Join(node, rule, t))

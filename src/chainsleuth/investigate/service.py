@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from chainsleuth.errors import InputError
+from chainsleuth.errors import InputError, SeedRefusedError
 from chainsleuth.heuristics.view import ChainView
+from chainsleuth.investigate.customers import CustomerGroups, group_customers
 from chainsleuth.investigate.expand import Join, ServiceWallet, expand_service, grow_entities
 from chainsleuth.store.chainview import load_chain_view
 from chainsleuth.trace.engine import Seed, TraceResult, trace
@@ -40,9 +41,10 @@ if TYPE_CHECKING:
     from chainsleuth.store.dataset import Dataset
 
 __all__ = [
-    "CashOut",
+    "Exposure",
     "Funding",
     "Investigation",
+    "Outflow",
     "Payment",
     "ServiceProfile",
     "find_payments",
@@ -51,6 +53,15 @@ __all__ = [
 ]
 
 I64 = NDArray[np.int64]
+
+DEFAULT_MAX_SERVICE_SHARE = 0.25
+"""A service wallet may hold at most this share of the dataset's addresses; a seed whose
+wallet grows past it is refused (an exchange's or an ordinary user's address, not a
+service's)."""
+
+MIN_SERVICE_BOUND = 1_000
+"""…but never less than this many addresses (tiny chains)."""
+
 Step = Callable[[str, int, int], None]
 """progress callback: (step name, done, total)"""
 
@@ -82,11 +93,38 @@ class Payment:
     funding: Funding | None = None
     path_txs: list[int] = field(default_factory=list)
     """transactions from the funding source to the payment (trace edges of this payment)"""
+    payer_addrs: list[int] = field(default_factory=list)
+    """addr_ids of the payer cluster's inputs in the payment"""
+    service_outs: list[int] = field(default_factory=list)
+    """output positions of the payment that pay the service"""
+    group: int = 0
+    """customer group (1…N), see :mod:`chainsleuth.investigate.customers`"""
+    funding_out: int = -1
+    """output position of the funding transaction that the evidence chain follows (the
+    withdrawal output), -1 when unknown"""
+    funding_addr: int = -1
+    """addr_id that output pays"""
 
 
 @dataclass(frozen=True, slots=True)
-class CashOut:
-    """An attributed entity reached by the service's outflows."""
+class Outflow:
+    """One output of a transaction spending only the service's coins to an address outside it:
+    a cash-out when the receiving cluster is attributed to a cash-out category (an exchange)."""
+
+    node: int
+    entity: str
+    """the receiving cluster's entity, or "" when unattributed"""
+    category: str | None
+    tx: int
+    out: int
+    """output position (the vout is ``out - graph.tx_out_start[tx]``)"""
+    addr: int
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class Exposure:
+    """An attributed entity the service's outflows reach by tracing (policy-dependent)."""
 
     node: int
     entity: str
@@ -110,6 +148,12 @@ class ServiceProfile:
     n_payments: int
     monthly: list[tuple[str, int, int]]
     """(YYYY-MM, payments, amount received in sats)"""
+    income: int = 0
+    """customer payments only"""
+    self_transfers: int = 0
+    """received from transactions spending only the service's own coins (sweeps, peel change)"""
+    other_received: int = 0
+    """received in transactions that spend both the service's and others' coins"""
 
 
 @dataclass(slots=True)
@@ -122,10 +166,16 @@ class Investigation:
     wallet: ServiceWallet
     profile: ServiceProfile
     payments: list[Payment]
-    cashouts: list[CashOut]
+    cashouts: list[Outflow]
+    """outflows to clusters of a cash-out category (exchanges), one per output"""
     params: dict[str, Any]
     grown: list[Join] = field(default_factory=list)
     """clusters newly attributed to stop-category entities (sweep outputs)"""
+    outflows: list[Outflow] = field(default_factory=list)
+    """every other outflow of the service (unattributed or other categories)"""
+    exposure: list[Exposure] = field(default_factory=list)
+    """attributed entities the forward trace reaches (an estimate under the policy)"""
+    groups: CustomerGroups | None = None
 
 
 def _month(epoch: int) -> str:
@@ -159,6 +209,7 @@ def find_payments(graph: FlowGraph, view: ChainView, member: NDArray[np.bool_]) 
         per = np.bincount(inv, ins_val[valid])
         best = int(np.argmax(per))
         biggest = outs[int(np.argmax(graph.out_value[outs]))]
+        payer_addrs = view.in_addr[i0:i1][ins_node == nodes[best]]
         payments.append(
             Payment(
                 tx=t,
@@ -166,27 +217,43 @@ def find_payments(graph: FlowGraph, view: ChainView, member: NDArray[np.bool_]) 
                 amount=int(graph.out_value[outs].sum()),
                 service_addr=int(view.out_addr[biggest]),
                 customer_value=int(per[best]),
+                payer_addrs=sorted({int(a) for a in payer_addrs if a >= 0}),
+                service_outs=[int(o) for o in outs],
             )
         )
     return payments
 
 
+def _service_only(graph: FlowGraph, member: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """Per transaction: every input entry belongs to the service (not coinbase)."""
+    in_ok = (graph.in_node >= 0) & member[graph.in_node.clip(min=0)]
+    n_in = np.diff(graph.tx_in_start)
+    n_mem = np.bincount(graph.in_tx()[in_ok], minlength=graph.n_tx)
+    return np.asarray((n_mem == n_in) & (n_in > 0) & ~graph.is_coinbase, dtype=np.bool_)
+
+
 def profile_service(
     graph: FlowGraph, member: NDArray[np.bool_], payments: Sequence[Payment]
 ) -> ServiceProfile:
-    """Size, activity span, volume and monthly timeline of the service wallet.
+    """Size, activity span, volume and monthly timeline of the service wallet; what it received
+    split into customer payments (income), its own transfers and the rest.
 
     >>> # profile_service(graph, member, payments).n_addresses -> 1016
     """
     out_ok = (graph.out_node >= 0) & member[graph.out_node.clip(min=0)]
     in_ok = (graph.in_node >= 0) & member[graph.in_node.clip(min=0)]
-    txs = np.unique(np.concatenate([graph.out_tx()[out_ok], graph.in_tx()[in_ok]]))
+    out_tx = graph.out_tx()
+    txs = np.unique(np.concatenate([out_tx[out_ok], graph.in_tx()[in_ok]]))
     months: dict[str, list[int]] = {}
     for p in payments:
         row = months.setdefault(_month(int(graph.tx_time[p.tx])), [0, 0])
         row[0] += 1
         row[1] += p.amount
     has = len(txs) > 0
+    total = int(graph.out_value[out_ok].sum())
+    own = _service_only(graph, member)
+    self_transfers = int(graph.out_value[out_ok & own[out_tx]].sum())
+    income = sum(p.amount for p in payments)
     return ServiceProfile(
         n_clusters=int(member.sum()),
         n_addresses=int(graph.node_size[member].sum()),
@@ -194,10 +261,49 @@ def profile_service(
         last_height=int(graph.tx_height[txs[-1]]) if has else -1,
         first_time=int(graph.tx_time[txs[0]]) if has else 0,
         last_time=int(graph.tx_time[txs[-1]]) if has else 0,
-        total_received=int(graph.out_value[out_ok].sum()),
+        total_received=total,
         n_payments=len(payments),
         monthly=[(m, v[0], v[1]) for m, v in sorted(months.items())],
+        income=income,
+        self_transfers=self_transfers,
+        other_received=total - self_transfers - income,
     )
+
+
+def find_outflows(
+    graph: FlowGraph,
+    view: ChainView,
+    member: NDArray[np.bool_],
+    labels: NodeLabels,
+    cashout_categories: Sequence[str] = ("exchange",),
+) -> tuple[list[Outflow], list[Outflow]]:
+    """The service's outflows, one per output of a transaction spending only its coins to an
+    address outside it: (cash-outs to ``cashout_categories``, every other outflow).
+
+    >>> # cash, other = find_outflows(graph, view, member, labels)
+    >>> # cash[0].entity, cash[0].amount -> ('exchange-1', 1250000)
+    """
+    own = _service_only(graph, member)
+    out_tx = graph.out_tx()
+    node = graph.out_node
+    outside = (node >= 0) & ~member[node.clip(min=0)] & (view.out_addr >= 0)
+    wanted = {c.lower() for c in cashout_categories}
+    cash: list[Outflow] = []
+    other: list[Outflow] = []
+    for o in np.flatnonzero(outside & own[out_tx]).tolist():
+        lab = labels.get(int(node[o]))
+        row = Outflow(
+            node=int(node[o]),
+            entity=lab.entity if lab else "",
+            category=lab.category if lab else None,
+            tx=int(out_tx[o]),
+            out=o,
+            addr=int(view.out_addr[o]),
+            amount=int(graph.out_value[o]),
+        )
+        is_cash = lab is not None and (lab.category or "").lower() in wanted
+        (cash if is_cash else other).append(row)
+    return cash, other
 
 
 def _customer_seeds(payments: Sequence[Payment]) -> list[Seed]:
@@ -205,7 +311,13 @@ def _customer_seeds(payments: Sequence[Payment]) -> list[Seed]:
     return [Seed(p.customer, p.tx) for p in payments]
 
 
-def _attach_funding(result: TraceResult, payments: Sequence[Payment], labels: NodeLabels) -> None:
+def _attach_funding(
+    result: TraceResult,
+    payments: Sequence[Payment],
+    labels: NodeLabels,
+    view: ChainView,
+    graph: FlowGraph,
+) -> None:
     """Give each payment its largest attributed endpoint (per seed) as funding source."""
     per_seed: dict[int, list[Any]] = {}
     for e in result.endpoints(("stop",), per_seed=True):
@@ -236,7 +348,80 @@ def _attach_funding(result: TraceResult, payments: Sequence[Payment], labels: No
             hops=best.hop,
             share=by_entity[top_entity] / max(p.customer_value, 1),
         )
-        p.path_txs = _path_to(result, order[bounds[idx] : bounds[idx + 1]], best.node, best.tx)
+        mask = order[bounds[idx] : bounds[idx + 1]]
+        p.path_txs = _path_to(result, mask, best.node, best.tx)
+        if best.tx == p.tx:  # paid straight from the entity's cluster
+            p.funding_out = max(p.service_outs, key=lambda o: int(view.out_value[o]))
+        else:
+            first = mask[(result.edge_src[mask] == best.node) & (result.edge_tx[mask] == best.tx)]
+            receiver = int(result.edge_dst[first[np.argmax(result.edge_value[first])]])
+            p.funding_out = _withdrawal_output(view, graph, best.tx, p.path_txs, p.tx, receiver)
+        p.funding_addr = int(view.out_addr[p.funding_out]) if p.funding_out >= 0 else -1
+
+
+def _attach_direct_funding(
+    payments: Sequence[Payment],
+    labels: NodeLabels,
+    view: ChainView,
+    graph: FlowGraph,
+    categories: Sequence[str],
+) -> None:
+    """A payment spending outputs that an attributed entity (``categories``) paid straight to
+    the customer is funded by that withdrawal: exact to the output, no trace needed. The entity
+    whose outputs bring the most value wins; the withdrawal is its largest such output."""
+    wanted = {c.lower() for c in categories}
+    for p in payments:
+        i0, i1 = int(view.in_start[p.tx]), int(view.in_start[p.tx + 1])
+        by_entity: dict[str, list[int]] = {}
+        nodes: dict[str, int] = {}
+        for i in range(i0, i1):
+            prev = int(view.in_prev_out[i])
+            if prev < 0 or graph.in_node[i] != p.customer:
+                continue
+            src_tx = int(view.out_tx[prev])
+            j0, j1 = int(view.in_start[src_tx]), int(view.in_start[src_tx + 1])
+            if j0 == j1 or graph.is_coinbase[src_tx]:
+                continue
+            sender = int(graph.in_node[j0])
+            lab = labels.get(sender) if sender >= 0 else None
+            if lab is None or (lab.category or "").lower() not in wanted:
+                continue
+            if sender == p.customer:
+                continue
+            by_entity.setdefault(lab.entity, []).append(prev)
+            nodes[lab.entity] = sender
+        if not by_entity:
+            continue
+        value = {e: sum(int(view.out_value[o]) for o in outs) for e, outs in by_entity.items()}
+        entity = max(value, key=lambda e: value[e])
+        out = max(by_entity[entity], key=lambda o: int(view.out_value[o]))
+        tx = int(view.out_tx[out])
+        lab = labels.get(nodes[entity])
+        p.funding = Funding(
+            node=nodes[entity],
+            entity=entity,
+            category=lab.category if lab else None,
+            tx=tx,
+            value=float(value[entity]),
+            hops=1,
+            share=value[entity] / max(p.customer_value, 1),
+        )
+        p.path_txs = [tx, p.tx]
+        p.funding_out = out
+        p.funding_addr = int(view.out_addr[out])
+
+
+def _withdrawal_output(
+    view: ChainView, graph: FlowGraph, tx: int, path: Sequence[int], payment: int, receiver: int
+) -> int:
+    """The output of funding transaction ``tx`` that the next evidence step spends, else the
+    one paying the trace's receiving cluster ``receiver`` (the largest when several), else -1."""
+    nxt = path[1] if len(path) > 1 else payment
+    o0, o1 = int(view.out_start[tx]), int(view.out_start[tx + 1])
+    hits = [o for o in range(o0, o1) if view.out_spent_by[o] == nxt]
+    if not hits:
+        hits = [o for o in range(o0, o1) if graph.out_node[o] == receiver]
+    return max(hits, key=lambda o: int(view.out_value[o])) if hits else -1
 
 
 def _path_to(result: TraceResult, mask: I64, node: int, tx: int) -> list[int]:
@@ -261,7 +446,7 @@ def _path_to(result: TraceResult, mask: I64, node: int, tx: int) -> list[int]:
     return path
 
 
-def _cashouts(result: TraceResult, labels: NodeLabels) -> list[CashOut]:
+def _exposure(result: TraceResult, labels: NodeLabels) -> list[Exposure]:
     grouped: dict[int, list[Any]] = {}
     for e in result.endpoints(("stop",)):
         grouped.setdefault(e.node, []).append(e)
@@ -269,7 +454,7 @@ def _cashouts(result: TraceResult, labels: NodeLabels) -> list[CashOut]:
     for node, ends in grouped.items():
         lab = labels.get(node)
         rows.append(
-            CashOut(
+            Exposure(
                 node=node,
                 entity=lab.entity if lab else str(node),
                 category=lab.category if lab else None,
@@ -292,6 +477,37 @@ def _merge_service(
     return FlowGraph.from_view(view, mapping, tx_time=graph.tx_time, level="cluster", run=graph.run)
 
 
+def _check_seeds(
+    ds: Dataset,
+    seeds: Sequence[str],
+    graph: FlowGraph,
+    labels: NodeLabels,
+    stop_categories: Sequence[str],
+) -> list[int]:
+    """The seeds' clusters; refuses a seed attributed to a stop category (an exchange) and
+    seeds attributed to two different actors."""
+    wanted = {c.lower() for c in stop_categories}
+    nodes: list[int] = []
+    actors: dict[str, str] = {}
+    for address in seeds:
+        node = int(graph.node_of_addr[ds.addr_id(address)])
+        lab = labels.get(node)
+        if lab is not None and (lab.category or "").lower() in wanted:
+            raise SeedRefusedError(
+                f"seed {address} is in cluster {node}, attributed to {lab.entity} "
+                f"({lab.category}): a service's own address is not in an exchange's wallet"
+            )
+        if lab is not None:
+            actors.setdefault(lab.entity, address)
+        nodes.append(node)
+    if len(actors) > 1:
+        (a1, s1), (a2, s2) = list(actors.items())[:2]
+        raise SeedRefusedError(
+            f"seeds {s1} and {s2} are attributed to different actors: {a1}, {a2}"
+        )
+    return nodes
+
+
 def investigate_service(
     ds: Dataset,
     seeds: Sequence[str],
@@ -303,10 +519,16 @@ def investigate_service(
     stop_categories: Sequence[str] = ("exchange",),
     min_value: float = 1000.0,
     forward_hops: int = 6,
+    max_service_share: float = DEFAULT_MAX_SERVICE_SHARE,
+    allow_stale: bool = False,
     progress: Step | None = None,
 ) -> Investigation:
     """Run the service investigation from seed addresses (see the module docstring); when
     ``out`` is given, also write the case files there (``investigate.case.write_case``).
+
+    Refuses (SeedRefusedError) a seed attributed to a ``stop_categories`` entity, seeds of two
+    actors, and a wallet that grows past ``max_service_share`` of the dataset's addresses;
+    refuses a stale clustering run unless ``allow_stale``.
 
     >>> # investigate_service(ds, ["bcrt1qrlz3a8k2dar5uy50thgrhjjrdyjrcmp6pwmstv"]).profile
     """
@@ -316,16 +538,25 @@ def investigate_service(
     policy_code(policy)
     if hops < 1 or forward_hops < 1:
         raise InputError(f"hops must be at least 1: {min(hops, forward_hops)}")
+    if min_value < 0:
+        raise InputError(f"--min-value must not be negative: {min_value}")
+    if not 0 < max_service_share <= 1:
+        raise InputError(f"max service share must be in (0, 1]: {max_service_share}")
     say("loading flow graph", 0, 5)
     view = load_chain_view(ds)
-    graph = build_flow_graph(ds, run, view=view)
+    graph = build_flow_graph(ds, run, view=view, allow_stale=allow_stale)
     labels = load_node_labels(ds, graph)
-    seed_nodes = []
-    for address in seeds:
-        addr = ds.addr_id(address)
-        seed_nodes.append(int(graph.node_of_addr[addr]))
+    seed_nodes = _check_seeds(ds, seeds, graph, labels, stop_categories)
     say("expanding the service wallet", 1, 5)
-    wallet = expand_service(graph, view, seed_nodes, labels, deposit_categories=stop_categories)
+    max_addresses = max(MIN_SERVICE_BOUND, int(max_service_share * view.n_addr))
+    wallet = expand_service(
+        graph,
+        view,
+        seed_nodes,
+        labels,
+        deposit_categories=stop_categories,
+        max_addresses=max_addresses,
+    )
     member = np.zeros(graph.n_node, dtype=np.bool_)
     member[sorted(wallet.nodes)] = True
     payments = find_payments(graph, view, member)
@@ -333,7 +564,18 @@ def investigate_service(
     service_node = min(wallet.nodes)
     case_graph = _merge_service(graph, view, member, service_node)
     labels, grown = grow_entities(case_graph, labels, stop_categories)
-    say("tracing customers back", 2, 5)
+    say("grouping customers", 2, 6)
+    groups = group_customers(
+        graph,
+        view,
+        member,
+        labels,
+        [(p.tx, p.customer, p.service_addr) for p in payments],
+        deposit_categories=stop_categories,
+    )
+    for p, g in zip(payments, groups.group_of_payment, strict=True):
+        p.group = g
+    say("tracing customers back", 3, 6)
     if payments:
         back = trace(
             case_graph,
@@ -345,8 +587,9 @@ def investigate_service(
             stop_categories=stop_categories,
             labels=labels,
         )
-        _attach_funding(back, payments, labels)
-    say("tracing the service forward", 3, 5)
+        _attach_funding(back, payments, labels, view, case_graph)
+        _attach_direct_funding(payments, labels, view, case_graph, stop_categories)
+    say("tracing the service forward", 4, 6)
     fwd = trace(
         case_graph,
         [Seed(service_node)],
@@ -357,7 +600,8 @@ def investigate_service(
         stop_categories=stop_categories,
         labels=labels,
     )
-    say("done", 5, 5)
+    cash, other = find_outflows(graph, view, member, labels, stop_categories)
+    say("done", 6, 6)
     inv = Investigation(
         seeds=list(seeds),
         graph=graph,
@@ -365,7 +609,10 @@ def investigate_service(
         wallet=wallet,
         profile=profile,
         payments=payments,
-        cashouts=_cashouts(fwd, labels),
+        cashouts=cash,
+        outflows=other,
+        exposure=_exposure(fwd, labels),
+        groups=groups,
         grown=grown,
         params={
             "run": graph.run,
@@ -374,6 +621,8 @@ def investigate_service(
             "policy": policy,
             "stop_categories": list(stop_categories),
             "min_value": min_value,
+            "max_service_share": max_service_share,
+            "allow_stale": allow_stale,
         },
     )
     if out is not None:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from chainsleuth.cluster.profile import cluster_profile
-from chainsleuth.cluster.runs import latest_run, list_runs, load_address_cluster
+from chainsleuth.cluster.runs import check_fresh, latest_run, list_runs, load_address_cluster
 from chainsleuth.errors import NotFoundError
 from chainsleuth.store.dataset import Dataset
 from chainsleuth.tags.model import Tag
@@ -22,16 +22,19 @@ from chainsleuth.tags.store import labels_for_addresses, labels_for_txids, tags_
 __all__ = ["annotate_profile", "best_tag", "cluster_view", "label_text", "resolve_run"]
 
 
-def resolve_run(ds: Dataset, run: str | None) -> str | None:
-    """The named run, or the newest one, or None when the dataset has no clustering."""
+def resolve_run(ds: Dataset, run: str | None, *, allow_stale: bool = False) -> str | None:
+    """The named run, or the newest one, or None when the dataset has no clustering; a stale
+    run is refused (StaleRunError) unless ``allow_stale``."""
     if run is not None:
         if run not in list_runs(ds):
             raise NotFoundError(f"clustering run not found: {run}")
-        return run
-    try:
-        return latest_run(ds)
-    except NotFoundError:
-        return None
+    else:
+        try:
+            run = latest_run(ds)
+        except NotFoundError:
+            return None
+    check_fresh(ds, run, allow_stale=allow_stale)
+    return run
 
 
 def best_tag(tags: Sequence[Tag]) -> Tag | None:
@@ -65,9 +68,12 @@ def _tag_dict(tag: Tag) -> dict[str, Any]:
     }
 
 
-def cluster_view(ds: Dataset, run: str, cluster_id: int) -> dict[str, Any]:
-    """A cluster profile with its members' tags and best label."""
-    prof = cluster_profile(ds, run, cluster_id)
+def cluster_view(
+    ds: Dataset, run: str, cluster_id: int, *, allow_stale: bool = False
+) -> dict[str, Any]:
+    """A cluster profile with its members' tags and best label (a stale run is refused unless
+    ``allow_stale``)."""
+    prof = cluster_profile(ds, run, cluster_id, allow_stale=allow_stale)
     tags: list[Tag] = []
     if tags_path(ds).exists():  # members are only needed to collect their tags
         mapping = load_address_cluster(ds, run)
@@ -86,8 +92,13 @@ def cluster_view(ds: Dataset, run: str, cluster_id: int) -> dict[str, Any]:
     return prof
 
 
-def annotate_profile(ds: Dataset, kind: str, prof: dict[str, Any], run: str | None) -> None:
-    """Add ``cluster``/``label`` fields to an address or transaction profile in place."""
+def annotate_profile(
+    ds: Dataset, kind: str, prof: dict[str, Any], run: str | None, *, allow_stale: bool = False
+) -> None:
+    """Add ``cluster``/``label`` fields to an address or transaction profile in place (a stale
+    ``run`` is refused unless ``allow_stale``)."""
+    if run is not None:
+        check_fresh(ds, run, allow_stale=allow_stale)
     mapping = load_address_cluster(ds, run) if run is not None else None
     if kind == "address":
         addr_id = prof["addr_id"]
@@ -96,7 +107,7 @@ def annotate_profile(ds: Dataset, kind: str, prof: dict[str, Any], run: str | No
         ]
         if mapping is not None and addr_id < mapping.shape[0]:
             cid = int(mapping[addr_id])
-            c = cluster_view(ds, run, cid)  # type: ignore[arg-type]
+            c = cluster_view(ds, run, cid, allow_stale=allow_stale)  # type: ignore[arg-type]
             prof["cluster"] = {
                 "run": run,
                 "cluster_id": cid,

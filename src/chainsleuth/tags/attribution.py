@@ -6,7 +6,9 @@ through the run's ``address_cluster.parquet``. Within a cluster each label is sc
 highest confidence level of its tags, then by how many distinct sources assert it; the best
 label wins (ties: alphabetical). A cluster is a **conflict** when its tags name more than one
 actor (a tag without an actor counts as its label) or more than one category: often a false
-merge, sometimes a mislabelled tag.
+merge, sometimes a mislabelled tag. Tags can also disagree *across* a held link: when the
+collapse guard kept two tagged clusters apart although a heuristic linked them, the pair is a
+**held conflict** (:func:`held_conflicts`), so a wrong tag that stopped a merge stays visible.
 
 >>> # cluster_labels(ds).filter(pc.field("conflict")).to_pylist()
 >>> # [{'cluster_id': 17, 'label': 'Exchange One', 'actor': 'exchange-1', ..., 'conflict': True}]
@@ -30,11 +32,14 @@ if TYPE_CHECKING:
 __all__ = [
     "CLUSTER_LABELS_SCHEMA",
     "CONFLICT_TAGS_SCHEMA",
+    "HELD_CONFLICTS_SCHEMA",
     "TAGGED_SCHEMA",
     "cluster_labels",
+    "cluster_tag_rows",
     "cluster_tags",
     "conflict_tags",
     "conflicting_tags",
+    "held_conflicts",
     "label_clusters",
     "tag_clusters",
 ]
@@ -71,6 +76,20 @@ CONFLICT_TAGS_SCHEMA = pa.schema(
     ]
 )
 """Columns of :func:`conflict_tags`: the tags behind each conflicting cluster."""
+
+HELD_CONFLICTS_SCHEMA = pa.schema(
+    [
+        ("cluster_a", pa.int64()),
+        ("cluster_b", pa.int64()),
+        ("actors_a", pa.list_(pa.string())),
+        ("actors_b", pa.list_(pa.string())),
+        ("n_links", pa.int64()),
+        ("tx_id", pa.int64()),
+    ]
+)
+"""Columns of :func:`held_conflicts`: tagged cluster pairs (``cluster_a < cluster_b``) whose
+tags name different actors and that the collapse guard kept apart; ``n_links`` held links
+between them, ``tx_id`` the first transaction of one of them."""
 
 TAGGED_SCHEMA = pa.schema(
     [
@@ -233,3 +252,84 @@ def cluster_tags(ds: Dataset, cluster_id: int, run: str | None = None) -> list[T
         raise NotFoundError(f"cluster {cluster_id} not in the clustering run")
     by_address = labels_for_addresses(ds, members.tolist())
     return [t for addr_id in sorted(by_address) for t in by_address[addr_id]]
+
+
+def held_conflicts(ds: Dataset, run: str | None = None) -> pa.Table:
+    """Pairs of clusters of ``run`` that a heuristic linked, the collapse guard held apart,
+    and whose tags name different actors (columns :data:`HELD_CONFLICTS_SCHEMA`, by cluster).
+
+    The guard only holds links on tags strong enough to vote (``cluster --tag-min-confidence``),
+    so one of the two sides may carry a wrong tag: the pair is shown like a conflicting cluster.
+
+    >>> # held_conflicts(ds, "default").to_pylist()
+    >>> # [{'cluster_a': 12, 'cluster_b': 40, 'actors_a': ['exchange-1'], ...}]
+    """
+    import pyarrow.parquet as pq
+
+    from chainsleuth.cluster.runs import latest_run, run_dir
+
+    name = run if run is not None else latest_run(ds)
+    held_file = run_dir(ds, name) / "held.parquet"
+    mapping = _run_mapping(ds, name)
+    if not held_file.is_file():
+        return HELD_CONFLICTS_SCHEMA.empty_table()
+    held = pq.ParquetFile(held_file).read(columns=["addr_a", "addr_b", "tx_id"])
+    tagged = tag_clusters(ds, mapping)
+    if held.num_rows == 0 or tagged.num_rows == 0:
+        return HELD_CONFLICTS_SCHEMA.empty_table()
+    actors: dict[int, set[str]] = {}
+    for cid, actor in zip(
+        tagged.column("cluster_id").to_pylist(), tagged.column("actor").to_pylist(), strict=True
+    ):
+        actors.setdefault(int(cid), set()).add(str(actor))
+    ids = np.array(sorted(actors), dtype=np.int64)
+    ca = mapping[np.asarray(held.column("addr_a").to_numpy(), dtype=np.int64)]
+    cb = mapping[np.asarray(held.column("addr_b").to_numpy(), dtype=np.int64)]
+    both = np.isin(ca, ids) & np.isin(cb, ids)
+    tx = np.asarray(held.column("tx_id").to_numpy(), dtype=np.int64)
+    pairs: dict[tuple[int, int], list[int]] = {}
+    for a, b, t in zip(ca[both].tolist(), cb[both].tolist(), tx[both].tolist(), strict=True):
+        if actors[a] == actors[b]:
+            continue
+        key = (min(a, b), max(a, b))
+        entry = pairs.setdefault(key, [0, t])
+        entry[0] += 1
+        entry[1] = min(entry[1], t)
+    rows = sorted(pairs.items())
+    return pa.table(
+        {
+            "cluster_a": [a for (a, _b), _v in rows],
+            "cluster_b": [b for (_a, b), _v in rows],
+            "actors_a": [sorted(actors[a]) for (a, _b), _v in rows],
+            "actors_b": [sorted(actors[b]) for (_a, b), _v in rows],
+            "n_links": [v[0] for _k, v in rows],
+            "tx_id": [v[1] for _k, v in rows],
+        },
+        schema=HELD_CONFLICTS_SCHEMA,
+    )
+
+
+def cluster_tag_rows(ds: Dataset, cluster_ids: list[int], run: str | None = None) -> pa.Table:
+    """The tags of the members of the given clusters, one row per tag (columns
+    :data:`CONFLICT_TAGS_SCHEMA`), e.g. the two sides of a held conflict.
+
+    >>> # cluster_tag_rows(ds, [12, 40]).column("actor").to_pylist()
+    """
+    tagged = tag_clusters(ds, _run_mapping(ds, run))
+    rows = tagged.filter(pc.is_in(tagged.column("cluster_id"), value_set=pa.array(cluster_ids)))
+    rows = rows.sort_by(
+        [("cluster_id", "ascending"), ("actor", "ascending"), ("addr_id", "ascending")]
+    )
+    return pa.table(
+        {
+            "cluster_id": rows.column("cluster_id"),
+            "addr_id": rows.column("addr_id"),
+            "address": rows.column("target"),
+            "label": rows.column("label"),
+            "actor": rows.column("actor"),
+            "category": rows.column("category"),
+            "confidence": rows.column("confidence"),
+            "source": rows.column("source"),
+            "pack": rows.column("pack"),
+        }
+    ).cast(CONFLICT_TAGS_SCHEMA)

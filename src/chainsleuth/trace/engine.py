@@ -103,6 +103,8 @@ class TraceResult:
     end_seed: I64
     below_min: float = 0.0
     params: dict[str, Any] = field(default_factory=dict)
+    seed_value: float = 0.0
+    """value the seeds started with (the denominator of :meth:`dropped` shares)"""
 
     def endpoints(
         self, kinds: Sequence[str] | None = None, *, per_seed: bool = False
@@ -147,6 +149,24 @@ class TraceResult:
         for e in self.endpoints():
             totals[(e.node, e.kind)] = totals.get((e.node, e.kind), 0.0) + e.value
         return sorted(((n, k, v) for (n, k), v in totals.items()), key=lambda r: -r[2])
+
+    def dropped(self) -> dict[str, float]:
+        """Value each limit cut off, by limit: ``min_value`` (packets below ``min_value``),
+        ``hops`` (still in flight after the last hop), ``time_window`` (the next hop lay
+        outside ``start_time``/``end_time``) and ``max_cluster_size`` (reached a larger node,
+        not expanded); endpoint values summed like :meth:`endpoints`.
+
+        >>> from chainsleuth.trace.flowgraph import FlowGraph, _tiny_view
+        >>> r = trace(FlowGraph.from_view(_tiny_view()), [0], direction="forward", hops=1)
+        >>> r.dropped()["hops"], r.seed_value
+        (49.0, 50.0)
+        """
+        kinds = {"hop-limit": "hops", "time-window": "time_window", "large": "max_cluster_size"}
+        out = {"min_value": float(self.below_min), "hops": 0.0, "time_window": 0.0}
+        out["max_cluster_size"] = 0.0
+        for e in self.endpoints(list(kinds)):
+            out[kinds[e.kind]] += e.value
+        return out
 
     def edges(self) -> list[tuple[int, int, int, float, int]]:
         """Edges ``(src, dst, tx, value, hop)`` aggregated by (src, dst, tx) — summed, or for
@@ -288,6 +308,7 @@ def trace(
     run: str | None = None,
     per_seed: bool = True,
     progress: Progress | None = None,
+    allow_stale: bool = False,
 ) -> TraceResult:
     """Trace value from ``seeds`` (Seed, node ids, or addresses when ``source`` is a dataset).
 
@@ -297,6 +318,8 @@ def trace(
     (epoch seconds) bound the transactions crossed; nodes of a ``stop_categories`` category and
     nodes with more than ``max_cluster_size`` addresses are recorded as endpoints, not expanded.
     ``per_seed=False`` pools the seeds (faster; every endpoint and edge then has seed 0).
+    A stale clustering run is refused unless ``allow_stale`` (see
+    :func:`~chainsleuth.trace.flowgraph.build_flow_graph`).
 
     >>> from chainsleuth.trace.flowgraph import FlowGraph, _tiny_view
     >>> r = trace(FlowGraph.from_view(_tiny_view()), [0], direction="forward", hops=1)
@@ -312,7 +335,7 @@ def trace(
         graph = source
         node_labels = labels if labels is not None else NodeLabels()
     else:
-        graph = build_flow_graph(source, run)
+        graph = build_flow_graph(source, run, allow_stale=allow_stale)
         node_labels = labels if labels is not None else load_node_labels(source, graph)
     seed_list = resolve_seeds(source, graph, seeds)
     back = direction == "back"
@@ -327,6 +350,7 @@ def trace(
     in_tx = graph.in_tx()
     out_tx = graph.out_tx()
     front = _seed_arrays(graph, seed_list, back)
+    seed_value = float(front[2].sum())
     if not per_seed:
         front = (*front[:4], np.zeros(len(front[4]), dtype=np.int64))
     edges: list[tuple[I64, I64, I64, F64, I64, I64]] = []
@@ -415,6 +439,7 @@ def trace(
             "level": graph.level,
             "run": graph.run,
         },
+        seed_value=seed_value,
     )
 
 

@@ -19,7 +19,7 @@ from chainsleuth.trace.flowgraph import FlowGraph
 if TYPE_CHECKING:
     from chainsleuth.store.dataset import Dataset
 
-__all__ = ["iso_time", "trace_to_dict", "txid_map"]
+__all__ = ["dropped_rows", "iso_time", "trace_to_dict", "txid_map"]
 
 
 def iso_time(epoch: int) -> str:
@@ -53,8 +53,37 @@ def txid_map(ds: Dataset, graph: FlowGraph, positions: Iterable[int]) -> dict[in
     return {p: by_id[int(i)] for p, i in zip(pos, ids.tolist(), strict=True)}
 
 
+def dropped_rows(result: TraceResult) -> list[dict[str, Any]]:
+    """Value each limit cut off (:meth:`TraceResult.dropped`) in sats and as a share of the
+    seeds' value, one row per limit, with the option that sets it.
+
+    >>> from chainsleuth.trace.engine import trace
+    >>> from chainsleuth.trace.flowgraph import FlowGraph, _tiny_view
+    >>> r = trace(FlowGraph.from_view(_tiny_view()), [0], direction="forward", hops=1)
+    >>> [(d["limit"], d["value_sats"], d["share"]) for d in dropped_rows(r) if d["value_sats"]]
+    [('hops', 49, 0.98)]
+    """
+    options = {
+        "min_value": "--min-value",
+        "hops": "--hops",
+        "time_window": "--start/--end",
+        "max_cluster_size": "--max-cluster-size",
+    }
+    seed = result.seed_value
+    return [
+        {
+            "limit": limit,
+            "option": options[limit],
+            "value_sats": round(value),
+            "share": value / seed if seed > 0 else 0.0,
+        }
+        for limit, value in result.dropped().items()
+    ]
+
+
 def trace_to_dict(ds: Dataset, result: TraceResult, max_edges: int | None = None) -> dict[str, Any]:
-    """Parameters, nodes (with labels), edges and endpoints of a trace, txids resolved.
+    """Parameters, nodes (with labels), edges and endpoints of a trace, txids resolved; the
+    seeds' value, the value each limit dropped, and the dataset and clustering-run tips used.
 
     >>> # trace_to_dict(ds, result)["parameters"]["policy"] -> 'haircut'
     """
@@ -73,8 +102,16 @@ def trace_to_dict(ds: Dataset, result: TraceResult, max_edges: int | None = None
             "entity": lab.entity if lab else None,
         }
 
+    run_tip: dict[str, Any] | None = None
+    if g.run is not None:
+        from chainsleuth.cluster.runs import run_params
+
+        params = run_params(ds, g.run)
+        run_tip = {"tip_height": params.get("tip_height"), "tip_hash": params.get("tip_hash")}
     return {
         "parameters": result.params,
+        "dataset": {"tip_height": int(ds.tip_height), "tip_hash": ds.tip_hash},
+        "clustering_run": None if g.run is None else {"name": g.run, **(run_tip or {})},
         "seeds": [s.node for s in result.seeds],
         "nodes": [
             {"node": int(n), "size": int(g.node_size[n]), **label(int(n))} for n in result.nodes()
@@ -103,4 +140,6 @@ def trace_to_dict(ds: Dataset, result: TraceResult, max_edges: int | None = None
             for e in ends
         ],
         "below_min_value_sats": round(result.below_min),
+        "seed_value_sats": round(result.seed_value),
+        "dropped": dropped_rows(result),
     }

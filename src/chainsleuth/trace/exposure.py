@@ -49,9 +49,13 @@ class ExposureRow:
     category: str
     value: float
     share: float
+    tip_height: int | None = None
+    """dataset tip the flow graph was built at (None: computed on a bare graph)"""
 
 
-def _rows(result: TraceResult, node: int, direction: str, scope: str) -> list[ExposureRow]:
+def _rows(
+    result: TraceResult, node: int, direction: str, scope: str, tip: int | None
+) -> list[ExposureRow]:
     totals: dict[str, float] = {}
     for e in result.endpoints():
         if e.kind in _KIND_CATEGORY:
@@ -68,7 +72,7 @@ def _rows(result: TraceResult, node: int, direction: str, scope: str) -> list[Ex
     if totals["unattributed"] == 0.0:
         del totals["unattributed"]
     grand = sum(totals.values()) or 1.0
-    rows = [ExposureRow(direction, scope, c, v, v / grand) for c, v in totals.items()]
+    rows = [ExposureRow(direction, scope, c, v, v / grand, tip) for c, v in totals.items()]
     rows.sort(key=lambda r: -r.value)
     return rows
 
@@ -81,18 +85,22 @@ def exposure(
     labels: NodeLabels | None = None,
     run: str | None = None,
     min_value: float = 1.0,
+    allow_stale: bool = False,
 ) -> list[ExposureRow]:
     """Incoming and outgoing exposure of ``node`` by counterparty category, direct and within
-    ``hops`` hops (see the module docstring).
+    ``hops`` hops (see the module docstring). From a dataset, a stale clustering run is refused
+    unless ``allow_stale``; every row records the dataset tip it was computed at.
 
     >>> # exposure(ds, 92)[0] -> ExposureRow('incoming', 'direct', 'unattributed', ...)
     """
+    tip: int | None = None
     if isinstance(source, FlowGraph):
         graph = source
         node_labels = labels if labels is not None else NodeLabels()
     else:
-        graph = build_flow_graph(source, run)
+        graph = build_flow_graph(source, run, allow_stale=allow_stale)
         node_labels = labels if labels is not None else load_node_labels(source, graph)
+        tip = int(source.tip_height)
     categories = sorted({lab.category for lab in node_labels.by_node.values() if lab.category})
     rows: list[ExposureRow] = []
     for direction, way in (("incoming", "back"), ("outgoing", "forward")):
@@ -107,5 +115,5 @@ def exposure(
                 stop_categories=categories,
                 labels=node_labels,
             )
-            rows.extend(_rows(result, node, direction, scope))
+            rows.extend(_rows(result, node, direction, scope, tip))
     return rows

@@ -234,25 +234,37 @@ def _tiny_view() -> ChainView:
 
 
 def build_flow_graph(
-    ds: Dataset, run: str | None = None, *, level: str = "cluster", view: ChainView | None = None
+    ds: Dataset,
+    run: str | None = None,
+    *,
+    level: str = "cluster",
+    view: ChainView | None = None,
+    allow_stale: bool = False,
 ) -> FlowGraph:
     """The flow graph of a dataset at cluster level (``run``, default the newest clustering run)
     or at address level (``level="address"``).
 
+    A stale run (made at an older tip than the dataset's) is refused with StaleRunError before
+    anything is loaded, unless ``allow_stale`` (then a StaleRunWarning); see
+    :func:`chainsleuth.cluster.runs.check_fresh`.
+
     >>> # g = build_flow_graph(Dataset.open("data/regtest"))
     >>> # (g.level, g.n_tx) -> ('cluster', 3981)
     """
-    from chainsleuth.cluster.runs import latest_run, load_address_cluster
+    from chainsleuth.cluster.runs import check_fresh, latest_run, load_address_cluster
     from chainsleuth.errors import InputError
     from chainsleuth.store.chainview import load_chain_view
 
     if level not in ("cluster", "address"):
         raise InputError(f"unknown flow graph level: {level!r} (cluster or address)")
+    name = ""
+    if level == "cluster":
+        name = run if run is not None else latest_run(ds)
+        check_fresh(ds, name, allow_stale=allow_stale)
     chain = view if view is not None else load_chain_view(ds)
     raw = ds.sql("SELECT epoch_us(time) // 1000000 AS t FROM txs ORDER BY tx_id").fetchnumpy()
     times = np.asarray(raw["t"], dtype=np.int64)
     if level == "address":
         return FlowGraph.from_view(chain, None, tx_time=times, level="address")
-    name = run if run is not None else latest_run(ds)
     mapping = load_address_cluster(ds, name)
     return FlowGraph.from_view(chain, mapping, tx_time=times, level="cluster", run=name)

@@ -1,0 +1,318 @@
+"""Customers as wallets: group the clusters that paid a service into one group per customer.
+
+Clustering keeps only links strong enough to merge address sets for every later use. A single
+customer's wallet still falls into many clusters (each exchange withdrawal starts a fresh coin
+history; change the clustering could not tell apart ends one). Inside a case, weaker evidence
+is enough to say "these payments came from one wallet", as long as every grouping step is
+shown with its rule, its transaction and its confidence, and kept apart from the structural
+clusters. Rules (``GROUP_RULES``):
+
+- ``payment-change``: a payment with exactly two outputs, one to the service: the other output
+  is the payer's change, so its cluster is the payer's wallet;
+- ``change``: an ordinary spend (outside the service, not a CoinJoin) by or to a payer
+  cluster whose change output one of the change heuristics ``GROUP_CHANGE_HEURISTICS`` singles
+  out and none rules out (one vote, where structural clustering asks for two): the change's
+  cluster is the spender's wallet;
+- ``shared-deposit-address``: two clusters that each alone pay the same address of an
+  exchange-attributed cluster (an exchange gives each account holder its own deposit
+  address): one account holder;
+- ``reused-order-address``: two payer clusters paying the same service deposit address (a
+  service hands out one address per order; customers re-use their own).
+
+A payment whose payer cluster is itself attributed (an exchange withdrawing straight to the
+service for one of its account holders) is a lead to that account: it is its own group and is
+never joined to another through the attributed cluster. Groups are bounded
+(``max_group_clusters``): a union that would grow past it is held back and recorded.
+
+Confidence per rule (``RULE_CONFIDENCE``) is the measured share of that rule's links joining two
+clusters of one true owner on the real-Core-wallet regtest chain and the simulated case
+(``chainsleuth eval investigation`` re-measures it per case; docs/case-files.md).
+
+>>> from chainsleuth.heuristics.view import ChainView
+>>> from chainsleuth.trace.flowgraph import FlowGraph
+>>> from chainsleuth.trace.labels import NodeLabels
+>>> v = ChainView.from_columns(
+...     tx_id=[0, 1, 2], height=[0, 1, 2], version=[2, 2, 2], locktime=[0, 0, 0],
+...     is_coinbase=[True, False, False], n_in=[1, 1, 1], n_out=[1, 2, 2],
+...     in_addr=[-1, 0, 2], in_value=[0, 90, 60], in_type=[-1, 2, 2],
+...     in_sequence=[0, 0, 0], in_prev_out=[-1, 0, 2], out_value=[90, 30, 60, 20, 40],
+...     out_addr=[0, 1, 2, 3, 4], out_type=[2, 2, 2, 2, 2], out_spent_by=[1, -1, 2, -1, -1])
+>>> g = FlowGraph.from_view(v, np.arange(5))
+>>> member = np.array([False, True, False, True, False])
+>>> groups = group_customers(g, v, member, NodeLabels(), [(1, 0, 1), (2, 2, 3)])
+>>> groups.group_of_payment, [(k.a, k.b, k.rule) for k in groups.links]
+([1, 1], [(0, 2, 'payment-change'), (2, 4, 'payment-change')])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from chainsleuth.heuristics.change import ChangeContext, signals_of
+from chainsleuth.heuristics.consensus import consensus_change
+from chainsleuth.heuristics.view import ChainView
+from chainsleuth.trace.flowgraph import FlowGraph
+from chainsleuth.trace.labels import NodeLabels
+
+__all__ = [
+    "GROUP_CHANGE_HEURISTICS",
+    "GROUP_RULES",
+    "RULE_CONFIDENCE",
+    "CustomerGroups",
+    "GroupLink",
+    "group_customers",
+]
+
+I64 = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
+
+GROUP_RULES = ("payment-change", "change", "shared-deposit-address", "reused-order-address")
+"""Grouping rules, strongest first (see the module docstring)."""
+
+RULE_CONFIDENCE = {
+    "payment-change": 0.999,
+    "change": 0.9,
+    "shared-deposit-address": 0.999,
+    "reused-order-address": 0.99,
+}
+"""Per rule: share of its links that joined two clusters of one owner, measured on
+regtest-core-a and the simulated case (docs/case-files.md)."""
+
+GROUP_CHANGE_HEURISTICS = ("round_number", "script_type", "optimal_change")
+"""Change heuristics whose single vote (none against) is a ``change`` grouping link."""
+
+GROUP_CHANGE_MIN_AGREE = 1
+"""How many of those heuristics must single out the change."""
+
+MAX_GROUP_CLUSTERS = 500
+"""A group never grows past this many clusters; larger unions are held back."""
+
+
+@dataclass(frozen=True, slots=True)
+class GroupLink:
+    """One step joining two clusters into one customer group: the rule and its transaction."""
+
+    a: int
+    b: int
+    rule: str
+    tx: int
+    """transaction position (in the flow graph) behind the link"""
+    confidence: float
+
+
+@dataclass(slots=True)
+class CustomerGroups:
+    """Customer groups of a case: per payment its group (1…N, in order of first payment),
+    per group its payer clusters, and every link that joined two groups."""
+
+    group_of_payment: list[int]
+    clusters: dict[int, list[int]] = field(default_factory=dict)
+    """group → the payer clusters in it (sorted)"""
+    links: list[GroupLink] = field(default_factory=list)
+    """links that joined two parts of a group (in the order applied)"""
+    link_group: list[int] = field(default_factory=list)
+    """per link: its group"""
+    held: list[GroupLink] = field(default_factory=list)
+    """links refused by the group size bound"""
+    account_leads: set[int] = field(default_factory=set)
+    """groups of one payment made straight from an attributed cluster (an exchange account)"""
+
+    @property
+    def n_groups(self) -> int:
+        """How many customer groups.
+
+        >>> CustomerGroups([1, 2, 1]).n_groups
+        2
+        """
+        return len(set(self.group_of_payment))
+
+    def confidence(self, group: int) -> float:
+        """The weakest link's confidence in ``group`` (1.0 for a single cluster).
+
+        >>> CustomerGroups([1], {1: [5]}).confidence(1)
+        1.0
+        """
+        return min(
+            (k.confidence for k, g in zip(self.links, self.link_group, strict=True) if g == group),
+            default=1.0,
+        )
+
+
+class _Forest:
+    """Union-find over graph nodes with a size bound (16 B per node: parent + size)."""
+
+    def __init__(self, n: int, bound: int) -> None:
+        self.parent = np.arange(n, dtype=np.int64)
+        self.size = np.ones(n, dtype=np.int64)
+        self.bound = bound
+
+    def find(self, x: int) -> int:
+        parent = self.parent
+        root = x
+        while parent[root] != root:
+            root = int(parent[root])
+        while parent[x] != root:
+            parent[x], x = root, int(parent[x])
+        return root
+
+    def union(self, a: int, b: int) -> bool | None:
+        """True when joined, False when already one, None when held by the bound."""
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return False
+        if self.size[ra] + self.size[rb] > self.bound:
+            return None
+        lo, hi = (ra, rb) if ra < rb else (rb, ra)
+        self.parent[hi] = lo
+        self.size[lo] += self.size[hi]
+        return True
+
+
+def _payment_change(
+    graph: FlowGraph, outside: BoolArray, payments: Sequence[tuple[int, int, int]]
+) -> list[tuple[int, int, int]]:
+    links = []
+    for tx, payer, _addr in payments:
+        if not outside[payer]:
+            continue
+        o0, o1 = int(graph.tx_out_start[tx]), int(graph.tx_out_start[tx + 1])
+        if o1 - o0 != 2:
+            continue
+        nodes = graph.out_node[o0:o1]
+        other = [int(n) for n in nodes if n >= 0 and outside[n]]
+        paid_service = [n for n in nodes if n >= 0 and not outside[n]]
+        if len(other) == 1 and len(paid_service) == 1:
+            links.append((payer, other[0], tx))
+    return links
+
+
+def _change_links(
+    graph: FlowGraph, view: ChainView, outside: BoolArray
+) -> list[tuple[int, int, int]]:
+    ctx = ChangeContext.of(view)
+    signals = signals_of(ctx, list(GROUP_CHANGE_HEURISTICS))
+    change = consensus_change(signals, min_agree=GROUP_CHANGE_MIN_AGREE)
+    if not len(change.tx):
+        return []
+    payer = graph.in_node[graph.tx_in_start[change.tx]]
+    n_in = np.diff(graph.tx_in_start)[change.tx]
+    # the spender is one cluster: every input entry of the transaction is in it
+    same = np.ones(len(change.tx), dtype=np.bool_)
+    in_tx = graph.in_tx()
+    first = graph.in_node[graph.tx_in_start[in_tx]]
+    differs = np.bincount(in_tx[graph.in_node != first], minlength=graph.n_tx)
+    same &= differs[change.tx] == 0
+    dest = graph.out_node[change.out]
+    ok = same & (n_in > 0) & (payer >= 0) & (dest >= 0)
+    ok &= outside[payer.clip(min=0)] & outside[dest.clip(min=0)] & (payer != dest)
+    return list(zip(payer[ok].tolist(), dest[ok].tolist(), change.tx[ok].tolist(), strict=True))
+
+
+def _sole_payer(graph: FlowGraph, in_tx: I64) -> I64:
+    """Per transaction: the one cluster every input belongs to, else -1."""
+    first = np.full(graph.n_tx, -1, dtype=np.int64)
+    has = np.diff(graph.tx_in_start) > 0
+    first[has] = graph.in_node[graph.tx_in_start[:-1][has]]
+    differs = np.bincount(in_tx[graph.in_node != first[in_tx]], minlength=graph.n_tx)
+    first[differs > 0] = -1
+    return first
+
+
+def _shared_addresses(
+    graph: FlowGraph, view: ChainView, outside: BoolArray, deposit: BoolArray
+) -> list[tuple[int, int, int]]:
+    """Pairs of outside clusters paying one address of a deposit (exchange) cluster alone."""
+    in_tx = graph.in_tx()
+    payer = _sole_payer(graph, in_tx)
+    out_tx = graph.out_tx()
+    hit = (graph.out_node >= 0) & deposit[graph.out_node.clip(min=0)]
+    pos = np.flatnonzero(hit)
+    who = payer[out_tx[pos]]
+    keep = (who >= 0) & outside[who.clip(min=0)] & (view.out_addr[pos] >= 0)
+    return _pairs_by_key(view.out_addr[pos[keep]], who[keep], out_tx[pos[keep]])
+
+
+def _pairs_by_key(key: I64, who: I64, tx: I64) -> list[tuple[int, int, int]]:
+    """For each key, link its first payer with every other payer (at that payer's first tx)."""
+    order = np.lexsort((tx, key))
+    links: list[tuple[int, int, int]] = []
+    first_of: dict[int, int] = {}
+    seen: set[tuple[int, int]] = set()
+    for k, w, t in zip(key[order].tolist(), who[order].tolist(), tx[order].tolist(), strict=True):
+        anchor = first_of.setdefault(k, w)
+        if anchor != w and (k, w) not in seen:
+            seen.add((k, w))
+            links.append((anchor, w, t))
+    return links
+
+
+def group_customers(
+    graph: FlowGraph,
+    view: ChainView,
+    member: BoolArray,
+    labels: NodeLabels,
+    payments: Sequence[tuple[int, int, int]],
+    *,
+    deposit_categories: Sequence[str] = ("exchange",),
+    max_group_clusters: int = MAX_GROUP_CLUSTERS,
+) -> CustomerGroups:
+    """Group the payer clusters of ``payments`` ((tx, payer cluster, service address) each)
+    into customers (see the module docstring). ``member`` marks the service's clusters.
+
+    The module docstring has a runnable example.
+    """
+    attributed = np.zeros(graph.n_node, dtype=np.bool_)
+    if labels.by_node:
+        attributed[np.fromiter(labels.by_node, dtype=np.int64)] = True
+    outside = ~member & ~attributed
+    deposit = np.zeros(graph.n_node, dtype=np.bool_)
+    deposit[labels.nodes_in(deposit_categories)] = True
+    forest = _Forest(graph.n_node, max_group_clusters)
+    out = CustomerGroups(group_of_payment=[])
+    ordered = sorted(payments)
+    payer_of = np.zeros(graph.n_node, dtype=np.bool_)
+    payer_of[[p for _t, p, _a in ordered]] = True
+    candidates: list[tuple[str, list[tuple[int, int, int]]]] = [
+        ("payment-change", _payment_change(graph, outside, ordered)),
+        (
+            "change",
+            [k for k in _change_links(graph, view, outside) if payer_of[[k[0], k[1]]].any()],
+        ),
+        ("shared-deposit-address", _shared_addresses(graph, view, outside, deposit)),
+    ]
+    direct = [(a, p, t) for t, p, a in ordered if outside[p]]
+    if direct:
+        arr = np.array(direct, dtype=np.int64)
+        candidates.append(("reused-order-address", _pairs_by_key(arr[:, 0], arr[:, 1], arr[:, 2])))
+    for rule, links in candidates:
+        for a, b, tx in links:
+            done = forest.union(a, b)
+            link = GroupLink(int(a), int(b), rule, int(tx), RULE_CONFIDENCE[rule])
+            if done:
+                out.links.append(link)
+            elif done is None:
+                out.held.append(link)
+    number: dict[int | tuple[int, int], int] = {}
+    for tx, payer, _addr in payments:
+        key: int | tuple[int, int] = forest.find(payer) if outside[payer] else (payer, tx)
+        group = number.setdefault(key, len(number) + 1)
+        out.group_of_payment.append(group)
+        out.clusters.setdefault(group, [])
+        if payer not in out.clusters[group]:
+            out.clusters[group].append(payer)
+        if not outside[payer]:
+            out.account_leads.add(group)
+    for group in out.clusters:
+        out.clusters[group].sort()
+    # keep the links of groups that hold payments (others joined clusters nobody paid from)
+    joined, out.links = out.links, []
+    for link in joined:
+        found = number.get(forest.find(link.a))
+        if found is not None:
+            out.links.append(link)
+            out.link_group.append(found)
+    return out
