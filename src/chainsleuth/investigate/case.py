@@ -31,7 +31,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 import chainsleuth
-from chainsleuth.investigate.service import Exposure, Investigation, Outflow, Payment
+from chainsleuth.investigate.service import (
+    Exposure,
+    Investigation,
+    Outflow,
+    Payment,
+    funding_confidence,
+)
 from chainsleuth.trace.export import iso_time, txid_map
 
 if TYPE_CHECKING:
@@ -57,6 +63,7 @@ LEAD_COLUMNS = (
     "customer_entry_txid",
     "funding_hops",
     "confidence",
+    "traced_share",
     "funding_amount_sats",
     "funding_time",
     "funding_cluster",
@@ -172,7 +179,8 @@ def _lead_rows(inv: Investigation, names: _Names) -> list[dict[str, Any]]:
                 "funding_output_sats": int(g.out_value[fo]) if fo >= 0 else "",
                 "customer_entry_txid": txid[_entry(p)] if f else "",
                 "funding_hops": f.hops if f else "",
-                "confidence": f"{min(f.share, 1.0):.4f}" if f else "0",
+                "confidence": f"{funding_confidence(f.hops):.2f}" if f else "0",
+                "traced_share": f"{min(f.share, 1.0):.4f}" if f else "",
                 "funding_amount_sats": round(f.value) if f else "",
                 "funding_time": iso_time(g.tx_time[f.tx]) if f else "",
                 "funding_cluster": f.node if f else "",
@@ -360,7 +368,8 @@ def _case_json(ds: Dataset, inv: Investigation, names: _Names) -> dict[str, Any]
                     "address": addr.get(p.funding_addr),
                     "hops": f.hops,
                     "amount_sats": round(f.value),
-                    "confidence": round(min(f.share, 1.0), 3),
+                    "confidence": funding_confidence(f.hops),
+                    "traced_share": round(min(f.share, 1.0), 4),
                 },
                 "evidence_txids": [txid[t] for t in _evidence(p)],
             }

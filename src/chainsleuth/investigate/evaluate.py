@@ -72,6 +72,9 @@ class InvestigationScore:
     cashout_error_by_entity: dict[str, float] | None = None
     """(case − truth) / truth per exchange; needs the dataset"""
     true_cashout_sats_by_entity: dict[str, int] | None = None
+    funding_calibration: dict[str, tuple[int, float]] | None = None
+    """per funding hops (1, 2, 3, 4+): (leads, share naming the payer's home exchange) — the
+    measured counterpart of the leads' ``confidence``"""
 
     def as_dict(self) -> dict[str, Any]:
         """The scores as a plain dict (for ``--json``).
@@ -87,7 +90,7 @@ class InvestigationScore:
 
         >>> len(InvestigationScore("s", 1, 1, 1.0, 1.0, 1, 1, 1.0, 1.0, 0, 1, 1.0, 0, 0.0,
         ...                        0.0).items())
-        31
+        32
         """
         return self.as_dict().items()
 
@@ -232,6 +235,15 @@ def evaluate_investigation(
             pay_n += 1
             pay_ok += r["funding_entity"] == home[wallet]
     with_address = sum(1 for r in leads if r.get("funding_address"))
+    bands: dict[str, list[int]] = {}
+    for r in leads:
+        wallet = true_pay.get(r["payment_txid"])
+        if wallet is None or not home.get(wallet) or not r["funding_entity"]:
+            continue
+        hops = int(r.get("funding_hops") or 0)
+        row = bands.setdefault(f"hops {min(hops, 4)}{'+' if hops >= 4 else ''}", [0, 0])
+        row[0] += 1
+        row[1] += r["funding_entity"] == home[wallet]
     true_income = sum(_sats(r) for r in pays if r["service"] == service)
     case_doc: dict[str, Any] = {}
     if (case / "case.json").is_file():
@@ -314,4 +326,7 @@ def evaluate_investigation(
         ),
         cashout_error_by_entity=cash_err,
         true_cashout_sats_by_entity=true_cash,
+        funding_calibration={
+            band: (n, round(ok / n, 4)) for band, (n, ok) in sorted(bands.items())
+        },
     )

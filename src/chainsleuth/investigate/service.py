@@ -48,6 +48,7 @@ __all__ = [
     "Payment",
     "ServiceProfile",
     "find_payments",
+    "funding_confidence",
     "investigate_service",
     "profile_service",
 ]
@@ -61,6 +62,22 @@ service's)."""
 
 MIN_SERVICE_BOUND = 1_000
 """…but never less than this many addresses (tiny chains)."""
+
+FUNDING_CONFIDENCE = (0.98, 0.98, 0.91, 0.85, 0.84)
+"""Measured chance that a lead's funding entity is right, by the number of hops between the
+funding transaction and the payment (index 1, 2, 3, ≥ 4): the worse of regtest-core-a (real
+Core wallets) and the simulated demo case, leads scored against each customer's home exchange
+(docs/case-files.md); ``eval investigation`` re-measures it as ``funding_calibration``."""
+
+
+def funding_confidence(hops: int) -> float:
+    """The calibrated confidence of a funding source found ``hops`` transactions back.
+
+    >>> funding_confidence(1), funding_confidence(7)
+    (0.98, 0.84)
+    """
+    return FUNDING_CONFIDENCE[min(max(hops, 1), len(FUNDING_CONFIDENCE) - 1)]
+
 
 Step = Callable[[str, int, int], None]
 """progress callback: (step name, done, total)"""
