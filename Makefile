@@ -17,12 +17,13 @@ install: $(STAMP)
 demo: install
 	$(BIN)/chainsleuth demo --workdir demo-case
 
-test: install
-	$(BIN)/python -m pytest
+# lint + types + tests; the slow end-to-end tests run when CI is set (.ci/run sets it)
+test: install lint
+	$(BIN)/python -m pytest $(if $(CI),,-m "not slow")
 
 lint: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench scripts conftest.py
+	$(BIN)/ruff format --check src tests bench scripts conftest.py
 	$(BIN)/mypy
 
 bench: install

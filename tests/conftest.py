@@ -18,28 +18,8 @@ settings.load_profile("chainsleuth")
 
 DATA = Path(__file__).parent / "data"
 REGTEST = DATA / "regtest-core-a"
-
-
-@pytest.fixture(scope="session")
-def regtest_blocks_dir() -> Path:
-    """Bitcoin Core v31 regtest ``blocks/`` (XOR-obfuscated blk00000.dat + xor.dat)."""
-    return REGTEST / "blocks"
-
-
-@pytest.fixture(scope="session")
-def regtest_truth() -> Path:
-    """Ground truth of the regtest economy (wallet ownership, service customers)."""
-    return REGTEST / "truth"
-
-
-@pytest.fixture(scope="session")
-def regtest_dataset(tmp_path_factory: pytest.TempPathFactory, regtest_blocks_dir: Path) -> Path:
-    """A dataset ingested from the regtest blocks (partition span 100: five partitions)."""
-    from chainsleuth.ingest import ingest_blocks
-
-    path = tmp_path_factory.mktemp("regtest") / "dataset"
-    ingest_blocks(regtest_blocks_dir, path, "regtest", partition_span=100)
-    return path
+# regtest_blocks_dir, regtest_truth, regtest_dataset: in the root conftest.py (shared with the
+# doctests in src/)
 
 
 @pytest.fixture(scope="session")

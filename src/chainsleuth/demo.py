@@ -1,11 +1,11 @@
 """The whole workflow on a simulated case: simulate → ingest → tags → cluster → investigate.
 
 ``chainsleuth demo`` (and ``make demo``) runs :func:`run_demo`: it simulates the shipped
-``scenarios/case.yaml`` economy, ingests its block files, imports the tag packs an investigator
-would have (test deposits at exchanges, a test purchase at the service), clusters the addresses
-(tags of confidence 50 and up keep different actors apart), investigates the service from one
-seed address, and scores the result against the simulator's ground truth. Each step prints
-what it found.
+``case.yaml`` economy (package data, :func:`default_scenario`), ingests its block files,
+imports the tag packs an investigator would have (test deposits at exchanges, a test purchase
+at the service), clusters the addresses (tags of confidence 50 and up keep different actors
+apart), investigates the service from one seed address, and scores the result against the
+simulator's ground truth. Each step prints what it found.
 
 >>> default_scenario().name
 'case.yaml'
@@ -14,6 +14,7 @@ what it found.
 from __future__ import annotations
 
 import csv
+from importlib import resources
 from pathlib import Path
 
 from rich.console import Console
@@ -32,9 +33,13 @@ __all__ = ["default_scenario", "run_demo"]
 
 
 def default_scenario() -> Path:
-    """``scenarios/case.yaml`` of the source tree (or of the working directory)."""
-    here = Path(__file__).resolve().parents[2] / "scenarios" / "case.yaml"
-    return here if here.exists() else Path("scenarios") / "case.yaml"
+    """The shipped ``case.yaml`` scenario: package data (``chainsleuth/scenarios/``, which the
+    repository's ``scenarios/`` links to), so an installed wheel finds it from any directory.
+
+    >>> default_scenario().parent.name, default_scenario().is_file()
+    ('scenarios', True)
+    """
+    return Path(str(resources.files("chainsleuth") / "scenarios" / "case.yaml"))
 
 
 def _seed_address(truth: Path) -> str:
@@ -82,7 +87,7 @@ def run_demo(workdir: Path, scenario: Path | None = None, console: Console | Non
 
         out.rule("4. cluster (multi-input + consensus change + collapse guard)")
         actors = actor_table(ds, DEFAULT_MIN_CONFIDENCE)
-        run = cluster_dataset(ds, "default", "default", actors=actors)
+        run = cluster_dataset(ds, "default", "default", actors=actors, force=True)
         out.print(
             f"run {run.name}: {run.n_clusters:,} clusters from {run.n_unions:,} unions "
             f"({run.n_held:,} links held back; {len(actors):,} tags guarding)"

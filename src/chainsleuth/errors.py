@@ -9,6 +9,7 @@
         │   └── NetworkMismatchError magic / address / dataset of another network
         ├── NotFoundError            an address, txid, block or cluster not in the dataset (404)
         ├── DatasetError             a dataset directory that is missing, foreign or incompatible
+        │   └── IntegrityError       files that do not match the manifest (``verify``)
         └── StaleRunError            a clustering run made at another tip than the dataset's (409)
 
     ChainsleuthWarning (UserWarning) a result is usable but the user should know (stderr)
@@ -33,6 +34,7 @@ __all__ = [
     "ChainsleuthWarning",
     "DatasetError",
     "InputError",
+    "IntegrityError",
     "NetworkMismatchError",
     "NotFoundError",
     "SeedRefusedError",
@@ -77,6 +79,20 @@ class NotFoundError(UserError):
 
 class DatasetError(UserError):
     """A dataset directory that is missing, of another network, or of another schema."""
+
+
+class IntegrityError(DatasetError):
+    """A dataset whose files or manifest do not check out: one line per problem, each naming
+    the file (``chainsleuth verify``).
+
+    >>> print(IntegrityError(["tables/txs/a.parquet: sha256 mismatch", "b.npy: missing"]))
+    tables/txs/a.parquet: sha256 mismatch
+    b.npy: missing
+    """
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
 
 
 class StaleRunError(UserError):

@@ -55,7 +55,7 @@ def stale_dataset(regtest_blocks_dir: Path, tmp_path_factory: pytest.TempPathFac
 
 STALE = (
     "error: clustering run 'mi' is stale: made at tip 300, dataset tip is 473 "
-    "(re-run cluster, or pass --allow-stale)\n"
+    "(re-run cluster --force, or pass --allow-stale)\n"
 )
 
 
@@ -113,7 +113,7 @@ def test_fresh_run_after_reclustering(stale_dataset: Path, tmp_path: Path) -> No
     with Dataset.open(data) as ds:
         with pytest.raises(StaleRunError, match="made at tip 300, dataset tip is 473"):
             check_fresh(ds, "mi")
-        cluster_dataset(ds, "multi-input", "mi")
+        cluster_dataset(ds, "multi-input", "mi", force=True)  # the stale run is replaced
         assert check_fresh(ds, "mi")["tip_height"] == 473
         # a run whose tip block is not on the dataset's chain (a reorg) is stale as well
         params_file = data / "derived" / "clusters" / "mi" / "params.json"

@@ -160,11 +160,20 @@ def test_cli_verbs(cli_run: Any, regtest_dataset: Path, regtest_truth: Path, run
     code, _, err = cli_run("cluster", "--data", str(regtest_dataset), "--heuristics", "bogus")
     assert code == 2 and "bogus" in err
     with Dataset.open(regtest_dataset) as ds:
-        a = ds.address_of(1)
-        b = ds.address_of(2)
-    assert a is not None and b is not None
+        cluster = load_address_cluster(ds, "t-cli")
+        a, b = ds.address_of(1), ds.address_of(2)
+        # a linked pair: an address and its cluster's id address (the smallest addr_id in it)
+        member = int(np.flatnonzero(cluster != np.arange(len(cluster)))[0])
+        c, d = ds.address_of(member), ds.address_of(int(cluster[member]))
+    assert a is not None and b is not None and c is not None and d is not None
+    assert cluster[1] != cluster[2]
     code, out, _ = cli_run("explain", "--data", str(regtest_dataset), "--run", "t-cli", a, b)
-    assert code == 0 and ("not linked" in out or "cluster" in out)
+    assert code == 0 and out.strip() == "not linked (run t-cli)"
+    code, out, _ = cli_run(
+        "explain", "--data", str(regtest_dataset), "--run", "t-cli", c, d, "--json"
+    )
+    doc = json.loads(out)
+    assert code == 0 and doc["linked"] and doc["steps"]
 
 
 def test_bad_run_name_rejected(regtest_dataset: Path) -> None:

@@ -50,4 +50,15 @@ def test_tiny_economy(tiny_case: tuple[Path, Path]) -> None:
     assert score.customer_recall >= 0.99
     assert score.customer_precision >= 0.99
     assert score.false_merges == 0
+    assert score.false_group_merges == 0
     assert score.funding_exchange_correct >= 0.9
+    # income = exactly the true amounts of the payments found (no self-transfers counted);
+    # the payments not found are the unlinked ones at the tip (module docstring)
+    with open(case / "leads.csv", newline="") as fh:
+        found = {r["payment_txid"] for r in csv.DictReader(fh)}
+    with open(truth / "service_payments.csv", newline="") as fh:
+        true_amounts = {r["txid"]: int(r["amount"]) for r in csv.DictReader(fh)}
+    assert score.case_income_sats == sum(true_amounts[t] for t in found)
+    assert score.case_income_sats < score.true_income_sats
+    assert score.cashout_error_by_entity is not None
+    assert all(abs(e) <= 0.005 for e in score.cashout_error_by_entity.values())

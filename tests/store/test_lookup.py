@@ -90,6 +90,7 @@ def test_build_is_deterministic(indexed: Path, tmp_path: Path) -> None:
     assert _index(again) == first  # rebuilding over existing files: same bytes
 
 
+@pytest.mark.slow
 def test_every_txid(ds: Dataset) -> None:
     txids, ids = ds.sql("SELECT txid, tx_id FROM txs").fetchnumpy().values()
     for txid, tx_id in zip(txids.tolist(), ids.tolist(), strict=True):
@@ -306,6 +307,7 @@ def test_pack_and_prefix_helpers() -> None:
     assert txid_prefixes(col.slice(1)).tolist() == [0x0101010101010101, 0x0202020202020202]
 
 
+@pytest.mark.slow
 def test_block_profiles_read_only_their_partition(ds: Dataset) -> None:
     from chainsleuth.store.profiles import block_profile
 

@@ -18,8 +18,18 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from chainsleuth.chain.checks import (
+    WITNESS_COMMITMENT_PREFIX,
+    Coinbase,
+    check_block,
+    find_witness_commitment,
+    pow_problem,
+    target_from_bits,
+    witness_commitment,
+)
 from chainsleuth.chain.compact import encode_compact_size, read_compact_size
-from chainsleuth.chain.hashes import has_mutated_merkle, merkle_root, sha256d
+from chainsleuth.chain.hashes import merkle_root, sha256d
+from chainsleuth.chain.network import Network
 from chainsleuth.chain.tx import BytesLike, Tx, TxOut, lazy_property
 from chainsleuth.errors import BlockDataError, InputError
 
@@ -28,37 +38,16 @@ __all__ = [
     "WITNESS_COMMITMENT_PREFIX",
     "Block",
     "BlockHeader",
-    "decode_target",
     "make_witness_commitment_output",
     "with_witness_commitment",
 ]
 
 HEADER_SIZE = 80
 """Bytes in a serialized block header."""
-WITNESS_COMMITMENT_PREFIX = bytes.fromhex("6a24aa21a9ed")
-"""OP_RETURN, push 36, and the BIP141 commitment header ``aa21a9ed``."""
 
 _HEADER = struct.Struct("<i32s32sIII")
 _NONCE = struct.Struct("<I")
 _MAX_NONCE = 0xFFFFFFFF
-
-
-def decode_target(bits: int) -> int | None:
-    """Decode a compact ``nBits`` target; None if it is negative, zero or overflows 256 bits.
-
-    >>> hex(decode_target(0x1D00FFFF))
-    '0xffff0000000000000000000000000000000000000000000000000000'
-    >>> decode_target(0x04923456) is None  # sign bit set
-    True
-    """
-    exponent = bits >> 24
-    mantissa = bits & 0x007FFFFF
-    if mantissa and bits & 0x00800000:
-        return None
-    target = mantissa >> (8 * (3 - exponent)) if exponent <= 3 else mantissa << (8 * (exponent - 3))
-    if target == 0 or target >> 256:
-        return None
-    return target
 
 
 @dataclass(frozen=True)
@@ -118,17 +107,19 @@ class BlockHeader:
 
     @property
     def target(self) -> int | None:
-        """The target encoded in ``bits`` (None when ``bits`` is invalid)."""
-        return decode_target(self.bits)
+        """The target encoded in ``bits`` (None when Core would reject ``bits``)."""
+        return target_from_bits(self.bits)
 
-    def check_pow(self) -> bool:
-        """Whether the header hash, as a number, is at or below the target in ``bits``.
+    def check_pow(self, network: Network | None = None) -> bool:
+        """Whether the header passes Core's ``CheckProofOfWork`` on ``network``.
+
+        The target in ``bits`` must be valid and within the network's limit (with no network,
+        the easiest limit of all), and the hash, as a number, at or below it.
 
         >>> BlockHeader(1, bytes(32), bytes(32), 0, 0x03000000, 0).check_pow()
         False
         """
-        target = decode_target(self.bits)
-        return target is not None and int.from_bytes(self.hash, "big") <= target
+        return pow_problem(self.hash, self.bits, network) is None
 
 
 @dataclass(frozen=True)
@@ -191,9 +182,9 @@ class Block:
         """Block hash, display order."""
         return self.header.hash
 
-    def check_pow(self) -> bool:
-        """Whether the header's hash meets the target in its ``bits``."""
-        return self.header.check_pow()
+    def check_pow(self, network: Network | None = None) -> bool:
+        """Whether the header passes ``CheckProofOfWork`` (:meth:`BlockHeader.check_pow`)."""
+        return self.header.check_pow(network)
 
     @lazy_property
     def size(self) -> int:
@@ -234,7 +225,7 @@ class Block:
         """
         if not self.txs:
             return None
-        return _find_commitment(self.txs[0])
+        return find_witness_commitment([out.script_pubkey for out in self.txs[0].outputs])
 
     def compute_witness_commitment(self) -> bytes | None:
         """SHA256d(witness root ‖ reserved value) as it should appear in the coinbase.
@@ -246,8 +237,7 @@ class Block:
         witness = self.txs[0].inputs[0].witness if self.txs[0].inputs else ()
         if len(witness) != 1 or len(witness[0]) != 32:
             return None
-        root = _witness_root_wire([tx.wtxid for tx in self.txs[1:]])
-        return sha256d(root + witness[0])
+        return witness_commitment([tx.wtxid[::-1] for tx in self.txs[1:]], witness[0])
 
     def bip34_height(self) -> int | None:
         """Height pushed first in the coinbase scriptSig (BIP34), or None before version 2.
@@ -261,53 +251,32 @@ class Block:
 
     # -- verification ------------------------------------------------------------------------
 
-    def check(self, source: str = "<bytes>", offset: int = 0) -> None:
+    def check(
+        self,
+        source: str | None = None,
+        offset: int = 0,
+        *,
+        network: Network | None = None,
+        height: int | None = None,
+    ) -> None:
         """Check proof of work, the merkle root and (with witness data) the witness commitment.
 
-        Raises :class:`BlockDataError` whose message names ``source`` and ``offset``, e.g.
-        ``blk00000.dat offset 1234: merkle root mismatch (...)``.
+        The checks of :func:`chainsleuth.chain.checks.check_block`, which the ingest also uses.
+        Raises :class:`BlockDataError` with one line naming the block (hash, ``height`` when
+        given, ``source`` and ``offset`` when given) and the reason, e.g.
+        ``block 0000…d1 (blk00000.dat offset 1234): merkle root mismatch (...)``.
         """
-        where = f"{source} offset {offset}"
-        header = self.header
-        if decode_target(header.bits) is None:
-            raise BlockDataError(f"{where}: invalid bits {header.bits:08x}")
-        if not header.check_pow():
-            raise BlockDataError(
-                f"{where}: proof of work fails: hash {header.hash.hex()} above target of "
-                f"bits {header.bits:08x}"
-            )
-        if not self.txs:
-            raise BlockDataError(f"{where}: block {header.hash.hex()} has no transactions")
-        if not self.txs[0].is_coinbase:
-            raise BlockDataError(f"{where}: first transaction is not a coinbase")
-        txids_wire = [tx.txid[::-1] for tx in self.txs]
-        computed = merkle_root(txids_wire)[::-1]
-        if computed != header.merkle_root:
-            raise BlockDataError(
-                f"{where}: merkle root mismatch (header {header.merkle_root.hex()}, "
-                f"computed {computed.hex()})"
-            )
-        if has_mutated_merkle(txids_wire):
-            raise BlockDataError(
-                f"{where}: mutated merkle tree (duplicate transactions, CVE-2012-2459)"
-            )
-        if self.has_witness:
-            self._check_witness_commitment(where)
-
-    def _check_witness_commitment(self, where: str) -> None:
-        found = self.witness_commitment()
-        if found is None:
-            raise BlockDataError(f"{where}: witness data but no witness commitment in coinbase")
-        expected = self.compute_witness_commitment()
-        if expected is None:
-            raise BlockDataError(
-                f"{where}: witness commitment mismatch: coinbase lacks the 32-byte reserved value"
-            )
-        if found != expected:
-            raise BlockDataError(
-                f"{where}: witness commitment mismatch (coinbase {found.hex()}, "
-                f"computed {expected.hex()})"
-            )
+        txs = self.txs
+        witness = any(tx.has_witness for tx in txs)
+        check_block(
+            self.header.serialize(),
+            [tx.txid[::-1] for tx in txs],
+            Coinbase.of(txs[0]) if txs else None,
+            [tx.wtxid[::-1] for tx in txs[1:]] if witness else None,
+            network,
+            height=height,
+            where=None if source is None else f"{source} offset {offset}",
+        )
 
     # -- building ----------------------------------------------------------------------------
 
@@ -331,7 +300,7 @@ class Block:
         """
         if not txs:
             raise InputError("cannot build a block without transactions")
-        target = decode_target(bits)
+        target = target_from_bits(bits)
         if target is None:
             raise InputError(f"invalid bits {bits:08x}")
         txids_wire = [tx.txid[::-1] for tx in txs]
@@ -370,7 +339,7 @@ def make_witness_commitment_output(
     """
     if len(reserved_value) != 32:
         raise InputError(f"witness reserved value must be 32 bytes, got {len(reserved_value)}")
-    commitment = sha256d(_witness_root_wire(wtxids) + reserved_value)
+    commitment = witness_commitment([w[::-1] for w in wtxids], reserved_value)
     return TxOut(0, WITNESS_COMMITMENT_PREFIX + commitment)
 
 
@@ -392,14 +361,6 @@ def with_witness_commitment(
         (*coinbase.outputs, out),
         coinbase.locktime,
     )
-
-
-def _find_commitment(coinbase: Tx) -> bytes | None:
-    for out in reversed(coinbase.outputs):
-        script = out.script_pubkey
-        if len(script) >= 38 and script.startswith(WITNESS_COMMITMENT_PREFIX):
-            return script[6:38]
-    return None
 
 
 def _script_first_number(script: bytes) -> int | None:

@@ -18,10 +18,11 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from chainsleuth.chain import checks
 from chainsleuth.chain.address import script_to_address
 from chainsleuth.chain.asm import script_to_asm
-from chainsleuth.chain.block import Block, decode_target
-from chainsleuth.chain.network import Network
+from chainsleuth.chain.block import Block
+from chainsleuth.chain.network import NETWORKS, Network
 from chainsleuth.chain.script import classify_script
 from chainsleuth.chain.tx import BytesLike, Tx
 from chainsleuth.errors import BlockDataError, NetworkMismatchError
@@ -169,7 +170,7 @@ def block_to_core_json(block: Block, network: Network, height: int | None) -> di
     ('000000000019', 1, '1d00ffff', 1.0, False)
     """
     header = block.header
-    target = decode_target(header.bits) or 0
+    target = checks.target_from_bits(header.bits) or 0
     result: dict[str, Any] = {"hash": block.hash.hex()}
     if height is not None:
         result["height"] = height
@@ -203,11 +204,14 @@ def block_to_core_json(block: Block, network: Network, height: int | None) -> di
     return result
 
 
-def decode_raw(data: BytesLike, network: Network) -> Tx | Block:
+def decode_raw(data: BytesLike, network: Network, *, check: bool = True) -> Tx | Block:
     """Decode raw bytes as a block (if a block parse consumes every byte) or else a transaction.
 
-    A block whose ``bits`` are easier than ``network``'s proof-of-work limit raises
-    :class:`NetworkMismatchError` (e.g. a regtest block decoded as mainnet).
+    A block is checked as Core checks it (:meth:`Block.check` on ``network``: proof of work,
+    merkle root, coinbase, witness commitment; errors name its BIP34 height when it has one),
+    unless ``check`` is False. A block whose target is easier than ``network``'s proof-of-work
+    limit but within another network's raises :class:`NetworkMismatchError` (e.g. a regtest
+    block decoded as mainnet); any other failure :class:`BlockDataError`.
 
     >>> from chainsleuth.chain.network import get_network
     >>> type(decode_raw(bytes.fromhex(GENESIS_HEX), get_network("main"))).__name__
@@ -227,13 +231,19 @@ def decode_raw(data: BytesLike, network: Network) -> Tx | Block:
                 f"{len(data)} bytes are neither a block ({block_error}) "
                 f"nor a transaction ({tx_error})"
             ) from None
-    target = decode_target(block.header.bits)
+    if not check:
+        return block
+    height = block.bip34_height()
+    target = checks.target_from_bits(block.header.bits)
     if target is not None and target > network.pow_limit:
-        raise NetworkMismatchError(
-            f"block {block.hash.hex()} has bits {block.header.bits:08x}, easier than "
-            f"{network.name}'s proof-of-work limit {network.pow_limit_bits:08x}; "
-            "wrong --network?"
-        )
+        fits = [net.name for net in NETWORKS.values() if target <= net.pow_limit]
+        if fits:
+            reason = checks.pow_problem(block.hash, block.header.bits, network) or ""
+            raise NetworkMismatchError(
+                f"{checks.block_error(block.hash, reason, height)}; wrong --network? "
+                f"(within the limit of {', '.join(fits)})"
+            )
+    block.check(network=network, height=height)
     return block
 
 

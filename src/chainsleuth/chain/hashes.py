@@ -11,9 +11,17 @@ Digests returned here are raw (wire byte order); reverse them for display.
 from __future__ import annotations
 
 import hashlib
+import operator
 from collections.abc import Sequence
 
-__all__ = ["has_mutated_merkle", "hash160", "merkle_root", "sha256", "sha256d"]
+__all__ = [
+    "has_mutated_merkle",
+    "hash160",
+    "merkle_root",
+    "merkle_root_mutated",
+    "sha256",
+    "sha256d",
+]
 
 _sha256 = hashlib.sha256
 
@@ -50,10 +58,39 @@ def hash160(data: bytes) -> bytes:
         return _ripemd160(inner)
 
 
+def merkle_root_mutated(hashes_wire_order: Sequence[bytes]) -> tuple[bytes, bool]:
+    """Merkle root of wire-order hashes and whether the tree is mutated (CVE-2012-2459).
+
+    As Bitcoin Core's ``ComputeMerkleRoot(leaves, &mutated)``: an odd level pairs its last hash
+    with itself; ``mutated`` is True when two identical hashes are paired at any level (the
+    odd-level self-pairing aside). Such a list has the same root as a shorter, valid list, and
+    Core rejects its block (``bad-txns-duplicate``). An empty list gives 32 zero bytes.
+
+    >>> a, b, c = sha256d(b"a"), sha256d(b"b"), sha256d(b"c")
+    >>> merkle_root_mutated([a, b, c]) == (merkle_root_mutated([a, b, c, c])[0], False)
+    True
+    >>> merkle_root_mutated([a, b, c, c])[1], merkle_root_mutated([a, a])[1]
+    (True, True)
+    """
+    if not hashes_wire_order:
+        return bytes(32), False
+    sha = _sha256
+    level = list(hashes_wire_order)
+    mutated = False
+    while len(level) > 1:
+        left, right = level[0::2], level[1::2]
+        if not mutated:
+            mutated = any(map(operator.eq, left, right))
+        if len(left) > len(right):
+            right.append(left[-1])
+        level = [sha(sha(x + y).digest()).digest() for x, y in zip(left, right, strict=True)]
+    return level[0], mutated
+
+
 def merkle_root(hashes_wire_order: Sequence[bytes]) -> bytes:
     """Merkle root of wire-order hashes, duplicating the last hash of an odd level.
 
-    An empty list gives 32 zero bytes (as Bitcoin Core does).
+    An empty list gives 32 zero bytes (as Bitcoin Core does). See :func:`merkle_root_mutated`.
 
     >>> a, b = sha256d(b"a"), sha256d(b"b")
     >>> merkle_root([a]) == a
@@ -63,17 +100,7 @@ def merkle_root(hashes_wire_order: Sequence[bytes]) -> bytes:
     >>> merkle_root([a, b, a]) == sha256d(sha256d(a + b) + sha256d(a + a))
     True
     """
-    if not hashes_wire_order:
-        return bytes(32)
-    level = list(hashes_wire_order)
-    while len(level) > 1:
-        if len(level) & 1:
-            level.append(level[-1])
-        level = [
-            _sha256(_sha256(level[i] + level[i + 1]).digest()).digest()
-            for i in range(0, len(level), 2)
-        ]
-    return level[0]
+    return merkle_root_mutated(hashes_wire_order)[0]
 
 
 def has_mutated_merkle(hashes_wire_order: Sequence[bytes]) -> bool:
@@ -88,18 +115,7 @@ def has_mutated_merkle(hashes_wire_order: Sequence[bytes]) -> bool:
     >>> has_mutated_merkle([a, b, a, a])
     True
     """
-    level = list(hashes_wire_order)
-    while len(level) > 1:
-        for i in range(0, len(level) - 1, 2):
-            if level[i] == level[i + 1]:
-                return True
-        if len(level) & 1:
-            level.append(level[-1])
-        level = [
-            _sha256(_sha256(level[i] + level[i + 1]).digest()).digest()
-            for i in range(0, len(level), 2)
-        ]
-    return False
+    return merkle_root_mutated(hashes_wire_order)[1]
 
 
 # --- pure-Python RIPEMD-160, used only when hashlib lacks it -------------------------------

@@ -31,24 +31,12 @@ class Network:
     hrp: str
     genesis_hash: str
     pow_limit_bits: int
-
-    @property
-    def pow_limit(self) -> int:
-        """The easiest allowed target, decoded from ``pow_limit_bits``."""
-        return bits_to_target(self.pow_limit_bits)
+    pow_limit: int
+    """The easiest target a block may have (Core's ``consensus.powLimit``); ``pow_limit_bits`` is
+    its compact form (``powLimit.GetCompact()``, rounded down), the ``nBits`` of a genesis block."""
 
 
-def bits_to_target(bits: int) -> int:
-    """Decode a compact ``nBits`` target.
-
-    >>> hex(bits_to_target(0x1D00FFFF))
-    '0xffff0000000000000000000000000000000000000000000000000000'
-    """
-    exponent = bits >> 24
-    mantissa = bits & 0x007FFFFF
-    if exponent <= 3:
-        return mantissa >> (8 * (3 - exponent))
-    return mantissa << (8 * (exponent - 3))
+_MAIN_POW_LIMIT = (1 << 224) - 1  # 00000000ffff...ff: main, test and testnet4
 
 
 NETWORKS: dict[str, Network] = {
@@ -63,6 +51,7 @@ NETWORKS: dict[str, Network] = {
             "bc",
             "000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f",
             0x1D00FFFF,
+            _MAIN_POW_LIMIT,
         ),
         Network(
             "test",
@@ -73,6 +62,7 @@ NETWORKS: dict[str, Network] = {
             "tb",
             "000000000933ea01ad0ee984209779baaec3ced90fa3f408719526f8d77f4943",
             0x1D00FFFF,
+            _MAIN_POW_LIMIT,
         ),
         Network(
             "testnet4",
@@ -83,6 +73,7 @@ NETWORKS: dict[str, Network] = {
             "tb",
             "00000000da84f2bafbbc53dee25a72ae507ff4914b867c565be350b0da8bf043",
             0x1D00FFFF,
+            _MAIN_POW_LIMIT,
         ),
         Network(
             "signet",
@@ -93,6 +84,7 @@ NETWORKS: dict[str, Network] = {
             "tb",
             "00000008819873e925422c1ff0f99f7cc9bbb232af63a077a480a3633bee1ef6",
             0x1E0377AE,
+            0x0377AE << 216,  # 00000377ae00...00
         ),
         Network(
             "regtest",
@@ -103,6 +95,7 @@ NETWORKS: dict[str, Network] = {
             "bcrt",
             "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206",
             0x207FFFFF,
+            (1 << 255) - 1,  # 7fffff...ff
         ),
     )
 }

@@ -10,8 +10,10 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from chainsleuth.cli._app import MEMORY_HELP, app, console, console_err, eval_app
+from chainsleuth.cli._app import MEMORY_HELP, app, at_least, console, console_err, eval_app
 from chainsleuth.cluster import DEFAULT_MAX_MERGE_SIZE
+from chainsleuth.errors import InputError
+from chainsleuth.interrupt import Interrupted
 
 __all__ = ["cluster_app", "cluster_cmd", "cluster_train_cmd", "eval_clustering_cmd", "explain_cmd"]
 
@@ -40,7 +42,10 @@ def cluster_cmd(
     ),
     name: str | None = typer.Option(None, "--name", help="Run name (default: the heuristics)."),
     max_merge_size: int = typer.Option(
-        DEFAULT_MAX_MERGE_SIZE, "--max-merge-size", help="Collapse guard size threshold."
+        DEFAULT_MAX_MERGE_SIZE,
+        "--max-merge-size",
+        callback=at_least(1),
+        help="Collapse guard size threshold.",
     ),
     tag_min_confidence: str = typer.Option(
         "50",
@@ -50,6 +55,9 @@ def cluster_cmd(
         "heuristic 10) only label clusters. The run records the tags it used.",
     ),
     memory_limit: str | None = typer.Option(None, "--memory-limit", help=MEMORY_HELP),
+    force: bool = typer.Option(
+        False, "--force", help="Replace an existing run of the same name (default: refuse)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON."),
 ) -> None:
     """Cluster addresses into wallets; writes DATASET/derived/clusters/RUN/.
@@ -58,8 +66,6 @@ def cluster_cmd(
     """
     if ctx.invoked_subcommand is not None:
         return
-    from chainsleuth.errors import InputError
-
     if data is None:
         raise InputError("missing option --data (the dataset to cluster)")
     if change_model is not None:
@@ -74,6 +80,7 @@ def cluster_cmd(
 
     budget = MemoryBudget.from_option(memory_limit)
     min_confidence = parse_min_confidence(tag_min_confidence)
+    parse_heuristics(heuristics)  # a bad list is refused before the dataset is opened
     with (
         Dataset.open(data) as ds,
         Progress(
@@ -90,14 +97,19 @@ def cluster_cmd(
         # only the collapse guard reads tags (and joining them to addresses scans that table)
         guarded = parse_heuristics(heuristics).collapse_guard
         actors = actor_table(ds, min_confidence) if guarded else None
-        run = cluster_dataset(
-            ds,
-            heuristics,
-            name,
-            actors=actors,
-            max_merge_size=max_merge_size,
-            progress=lambda msg: bar.update(task, description=msg),
-        )
+        try:
+            run = cluster_dataset(
+                ds,
+                heuristics,
+                name,
+                actors=actors,
+                max_merge_size=max_merge_size,
+                progress=lambda msg: bar.update(task, description=msg),
+                force=force,
+            )
+        except Interrupted as stop:
+            runs = ds.path / "derived" / "clusters"
+            raise stop.keeping(f"no clustering run written ({runs} left as it was)") from None
     summary = {
         "name": run.name,
         "path": str(run.path),
@@ -231,7 +243,10 @@ def cluster_train_cmd(
     max_fpr: float = typer.Option(
         0.0005, "--max-fpr", help="Held-out false-positive rate the threshold allows."
     ),
-    seed: int = typer.Option(0, "--seed", help="Random seed (split and trees)."),
+    seed: int = typer.Option(
+        0, "--seed", callback=at_least(0), help="Random seed (split and trees)."
+    ),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing --out file."),
     as_json: bool = typer.Option(False, "--json", help="Print the training report as JSON."),
 ) -> None:
     """Train a change model on a dataset's self-revealed change; writes a model file.
@@ -239,7 +254,12 @@ def cluster_train_cmd(
     Example: chainsleuth cluster train --data data/regtest --out change_model.json
     """
     from chainsleuth.cluster.train import train_on_dataset
+    from chainsleuth.outputs import check_output_file
     from chainsleuth.store.dataset import Dataset
+
+    check_output_file(out, force=force)
+    if not 0 <= max_fpr < 1:
+        raise InputError(f"--max-fpr must be in [0, 1): {max_fpr}")
 
     with Dataset.open(data) as ds:
         model, report = train_on_dataset(ds, truth=truth, max_fpr=max_fpr, seed=seed)

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from chainsleuth.cli._app import app, console, console_err
+from chainsleuth.cli._app import app, at_least, console, console_err
 
 
 @app.command()
@@ -24,12 +24,20 @@ def ingest(
     ],
     data: Annotated[Path, typer.Option("--data", help="Dataset directory (created if new).")],
     network: Annotated[str, typer.Option(help="main, test, testnet4, signet or regtest.")] = "main",
-    to_height: Annotated[int | None, typer.Option(help="Stop at this height.")] = None,
+    to_height: Annotated[
+        int | None, typer.Option(callback=at_least(0), help="Stop at this height.")
+    ] = None,
     partition_span: Annotated[
-        int | None, typer.Option(help="Heights per Parquet part (new datasets only; default 1000).")
+        int | None,
+        typer.Option(
+            callback=at_least(1), help="Heights per Parquet part (new datasets only; default 1000)."
+        ),
     ] = None,
     workers: Annotated[
-        int, typer.Option(help="Processes that walk and hash blocks while this one links.")
+        int,
+        typer.Option(
+            callback=at_least(1), help="Processes that walk and hash blocks while this one links."
+        ),
     ] = 1,
     memory_limit: Annotated[
         str | None,
@@ -41,6 +49,9 @@ def ingest(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Ingest blk*.dat files into a dataset; re-running continues where it stopped.
+
+    Ctrl-C (or SIGTERM) keeps every finished partition (a checkpoint) and exits 130; the same
+    command then resumes from there.
 
     Example: chainsleuth ingest ~/.bitcoin/regtest/blocks --data case.ds --network regtest
     """
@@ -58,7 +69,7 @@ def ingest(
             TimeElapsedColumn(),
             console=console_err,
             transient=True,
-            disable=as_json,
+            disable=as_json or not console_err.is_terminal,  # no stray line in a log file
         ) as progress:
             task = progress.add_task("ingest", total=0, rate="scanning block files")
 

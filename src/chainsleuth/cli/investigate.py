@@ -8,7 +8,18 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from chainsleuth.cli._app import MEMORY_HELP, app, console, console_err, eval_app, step_progress
+from chainsleuth.cli._app import (
+    MEMORY_HELP,
+    app,
+    at_least,
+    check_categories,
+    console,
+    console_err,
+    eval_app,
+    step_progress,
+)
+from chainsleuth.errors import InputError
+from chainsleuth.interrupt import Interrupted
 
 __all__ = ["eval_investigation_cmd", "investigate_app", "service_cmd"]
 
@@ -26,16 +37,25 @@ def service_cmd(
     clustering: str | None = typer.Option(
         None, "--clustering", help="Clustering run (default: the newest)."
     ),
-    hops: int = typer.Option(6, "--hops", help="Backward hops from each customer payment."),
+    hops: int = typer.Option(
+        6, "--hops", callback=at_least(1), help="Backward hops from each customer payment."
+    ),
     policy: str = typer.Option("haircut", "--policy", help="poison | haircut | fifo."),
     stop_at: list[str] = typer.Option(
-        ["exchange"], "--stop-at", help="Funding sources: stop at this category (repeatable)."
+        ["exchange"],
+        "--stop-at",
+        help="Funding sources: stop at this tag category (repeatable; see docs/tags.md).",
     ),
-    min_value: float = typer.Option(1000.0, "--min-value", help="Drop flows below N sats."),
+    min_value: float = typer.Option(
+        1000.0, "--min-value", callback=at_least(0), help="Drop flows below N sats."
+    ),
     max_service_share: float = typer.Option(
         0.25,
         "--max-service-share",
         help="Refuse a seed whose service wallet grows past this share of all addresses.",
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Write into a case directory that is not empty (overwrites)."
     ),
     memory_limit: str | None = typer.Option(None, "--memory-limit", help=MEMORY_HELP),
     allow_stale: bool = typer.Option(
@@ -52,8 +72,13 @@ def service_cmd(
     from chainsleuth.cluster.runs import check_fresh
     from chainsleuth.investigate.service import investigate_service
     from chainsleuth.investigate.summary import print_summary
+    from chainsleuth.outputs import check_output_dir
     from chainsleuth.store.dataset import Dataset
 
+    categories = check_categories(stop_at)
+    if not 0 < max_service_share <= 1:
+        raise InputError(f"--max-service-share must be in (0, 1]: {max_service_share}")
+    check_output_dir(out, force=force)  # refused before minutes of work, not after
     budget = MemoryBudget.from_option(memory_limit)
     with (
         Dataset.open(data) as ds,
@@ -62,20 +87,30 @@ def service_cmd(
         budget.apply(ds.con, ds.path)
         check_fresh(ds, clustering, allow_stale=allow_stale)  # refuse before loading anything
         task = bar.add_task("investigating", total=5)
-        inv = investigate_service(
-            ds,
-            seed,
-            out,
-            run=clustering,
-            hops=hops,
-            policy=policy,
-            stop_categories=tuple(stop_at),
-            min_value=min_value,
-            allow_stale=allow_stale,
-            progress=lambda step, done, total: bar.update(
-                task, description=step, completed=done, total=total
-            ),
-        )
+        try:
+            inv = investigate_service(
+                ds,
+                seed,
+                out,
+                run=clustering,
+                hops=hops,
+                policy=policy,
+                stop_categories=categories,
+                min_value=min_value,
+                max_service_share=max_service_share,
+                allow_stale=allow_stale,
+                progress=lambda step, done, total: bar.update(
+                    task, description=step, completed=done, total=total
+                ),
+            )
+        except Interrupted as stop:
+            written = out.is_dir() and any(out.iterdir())
+            kept = (
+                f"the case in {out} may be incomplete (re-run with --force)"
+                if written
+                else f"no case written to {out}"
+            )
+            raise stop.keeping(kept) from None
     if as_json:
         summary = {
             "case": str(out),

@@ -141,10 +141,16 @@ def tags_export(
     pack: Annotated[
         list[str] | None, typer.Option("--pack", help="Export only this pack (repeatable).")
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite an existing --out file.")
+    ] = False,
 ) -> None:
     """Export stored tags as GraphSense TagPack YAML or CSV (re-importable as is)."""
+    from chainsleuth.outputs import check_output_file
     from chainsleuth.tags.export import export_tags
 
+    if out is not None:
+        check_output_file(out, force=force)
     text = export_tags(_open(data), fmt, pack)
     if out is None:
         typer.echo(text, nl=False)
@@ -170,6 +176,10 @@ def tags_list(
     """List stored tags."""
     from chainsleuth.tags.store import load_tags
 
+    if category is not None:
+        from chainsleuth.tags.taxonomy import check_category
+
+        check_category(category)
     tags = [
         t
         for t in load_tags(_open(data))

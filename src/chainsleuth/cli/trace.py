@@ -10,7 +10,15 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from chainsleuth.cli._app import MEMORY_HELP, app, console, console_err, step_progress
+from chainsleuth.cli._app import (
+    MEMORY_HELP,
+    app,
+    at_least,
+    check_categories,
+    console,
+    console_err,
+    step_progress,
+)
 from chainsleuth.errors import InputError
 
 __all__ = ["parse_time", "trace_cmd"]
@@ -42,22 +50,37 @@ def trace_cmd(
     seeds: list[str] = typer.Argument(..., help="Seed addresses."),
     data: Path = typer.Option(..., "--data", help="Dataset directory."),
     direction: str = typer.Option("back", "--direction", help="back | forward."),
-    hops: int = typer.Option(5, "--hops", help="Transactions to cross at most."),
+    hops: int = typer.Option(
+        5, "--hops", callback=at_least(1), help="Transactions to cross at most."
+    ),
     policy: str = typer.Option("haircut", "--policy", help="poison | haircut | fifo."),
     stop_at: list[str] = typer.Option(
-        ["exchange"], "--stop-at", help="Stop at clusters of this category (repeatable)."
+        ["exchange"],
+        "--stop-at",
+        help="Stop at clusters of this tag category (repeatable; see docs/tags.md).",
     ),
     no_stop: bool = typer.Option(False, "--no-stop", help="Do not stop at any category."),
-    min_value: float = typer.Option(546.0, "--min-value", help="Drop flows below N sats."),
-    start: str | None = typer.Option(None, "--start", help="Ignore transactions before."),
-    end: str | None = typer.Option(None, "--end", help="Ignore transactions after."),
+    min_value: float = typer.Option(
+        546.0, "--min-value", callback=at_least(0), help="Drop flows below N sats."
+    ),
+    start: str | None = typer.Option(
+        None, "--start", help="Ignore transactions before (ISO date/time, UTC)."
+    ),
+    end: str | None = typer.Option(
+        None, "--end", help="Ignore transactions after (ISO date/time, UTC; not before --start)."
+    ),
     max_cluster_size: int | None = typer.Option(
-        None, "--max-cluster-size", help="Record, but do not expand, larger clusters."
+        None,
+        "--max-cluster-size",
+        callback=at_least(1),
+        help="Record, but do not expand, larger clusters.",
     ),
     clustering: str | None = typer.Option(
         None, "--clustering", help="Clustering run (default: the newest)."
     ),
-    limit: int = typer.Option(20, "--limit", help="Endpoints shown in the table."),
+    limit: int = typer.Option(
+        20, "--limit", callback=at_least(0), help="Endpoints shown in the table."
+    ),
     allow_stale: bool = typer.Option(
         False, "--allow-stale", help="Use a clustering run older than the dataset's tip (warns)."
     ),
@@ -76,6 +99,9 @@ def trace_cmd(
 
     start_t = parse_time(start, "--start")
     end_t = parse_time(end, "--end")
+    if start_t is not None and end_t is not None and end_t < start_t:
+        raise InputError(f"--end {end} is before --start {start}")
+    categories = () if no_stop else check_categories(stop_at)
     budget = MemoryBudget.from_option(memory_limit)
     with (
         Dataset.open(data) as ds,
@@ -92,7 +118,7 @@ def trace_cmd(
             min_value=min_value,
             start_time=start_t,
             end_time=end_t,
-            stop_categories=() if no_stop else tuple(stop_at),
+            stop_categories=categories,
             max_cluster_size=max_cluster_size,
             run=clustering,
             allow_stale=allow_stale,

@@ -6,8 +6,9 @@ change heuristic (and the consensus and self-transfer rules) its precision and r
 the change output, and the recall a flawless change detector would reach on the same chain.
 A transaction's true change is an output paying the wallet that owns all its inputs.
 
->>> # report = evaluate_clustering(ds, Path("truth"), run="default")
->>> # report["pairwise"]["precision"] -> 0.9986
+>>> report = evaluate_clustering(ds, truth, run="default")  # regtest-core-a
+>>> round(report["pairwise"]["precision"], 4), round(report["pairwise"]["recall"], 4)
+(0.9986, 0.3207)
 """
 
 from __future__ import annotations
@@ -189,7 +190,7 @@ def evaluate_clustering(
 ) -> dict[str, Any]:
     """Full report of a run against truth (see the module docstring for its parts).
 
-    >>> # evaluate_clustering(ds, Path("truth"))["false_merges"]["count"] -> 0
+    The module docstring has a runnable example.
     """
     name = run_dir(ds, run).name
     params = run_params(ds, name)

@@ -4,7 +4,10 @@ Evidence rows are exactly the unions that changed something, so within a cluster
 spanning tree: the path between two members is unique. It is found by a breadth-first search
 over the evidence rows of that one cluster.
 
->>> # explain_link(ds, "bcrt1q...a", "bcrt1q...b").steps[0].rule -> 'multi-input'
+>>> a = "bcrt1qr8hsgftgcuf3wkrpcy4gpm79hstpc8mrgr4lsr"  # two of the miner's addresses
+>>> b = "bcrt1q5308qu3ejczty83g4ghe2n23kzulh66wz4wnm2"
+>>> [(s.txid[:16], s.rule) for s in explain_link(ds, a, b).steps]
+[('4cb15f36fb644da0', 'multi-input')]
 """
 
 from __future__ import annotations
@@ -119,7 +122,7 @@ def explain_link(
     NotFoundError when an address is not in the dataset or the run does not exist;
     StaleRunError when the run is stale, unless ``allow_stale``.
 
-    >>> # e = explain_link(ds, a, b); [(s.txid, s.rule) for s in e.steps]
+    The module docstring has a runnable example.
     """
     directory = run_dir(ds, run)
     run_name = directory.name

@@ -1,7 +1,8 @@
 """A clustering run: links → union-find (with collapse guard) → files in ``derived/clusters/``.
 
 Files written to ``DATASET/derived/clusters/<name>/`` (each via a temporary file and a rename,
-``params.json`` last):
+``params.json`` last, all in a folder under ``derived/clusters/.tmp/`` renamed into place at
+the end, so an interrupted run leaves nothing; an existing run is replaced only with ``force``):
 
 - ``address_cluster.parquet`` (addr_id, cluster_id) — cluster id = smallest addr_id in it;
 - ``clusters.parquet`` (cluster_id, size, first_height, last_height, n_txs, total_received,
@@ -22,14 +23,19 @@ The actor table comes from the caller (the ``cluster`` verb builds it from the t
 :func:`chainsleuth.tags.guard.actor_table`), so the tags that may hold links apart are chosen
 there (``--tag-min-confidence``) and clustering does not depend on the tag store.
 
->>> # run = cluster_dataset(Dataset.open("data/regtest"), "default")
->>> # (run.name, run.n_clusters)  -> ('default', 4312)
+>>> import shutil
+>>> from chainsleuth.store.dataset import Dataset
+>>> _ = shutil.copytree(ds.path, tmp / "d", ignore=shutil.ignore_patterns("derived"))
+>>> run = cluster_dataset(Dataset.open(tmp / "d"), "default")  # the regtest chain
+>>> (run.name, run.n_clusters, run.n_unions)
+('default', 2141, 7034)
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,11 +61,12 @@ from chainsleuth.cluster.spec import HeuristicSpec, parse_heuristics
 from chainsleuth.cluster.stats import cluster_stats, member_stats
 from chainsleuth.errors import InputError
 from chainsleuth.graph.unionfind import NO_GUARD, new_parent, roots_to_min_ids, union_links
-from chainsleuth.heuristics.change import ChangeContext, signals_of
+from chainsleuth.heuristics.change import ChangeContext, changeless_txs, signals_of
 from chainsleuth.heuristics.coinjoin import detect_coinjoins
-from chainsleuth.heuristics.consensus import consensus_change
+from chainsleuth.heuristics.consensus import ChangeLinks, consensus_change
 from chainsleuth.heuristics.selftransfer import self_transfers
 from chainsleuth.heuristics.view import ChainView
+from chainsleuth.interrupt import deferred
 from chainsleuth.store.chainview import load_chain_view
 
 if TYPE_CHECKING:
@@ -75,6 +82,8 @@ __all__ = [
 
 I64 = NDArray[np.int64]
 Progress = Callable[[str], None]
+TMP_DIR = ".tmp"
+"""Folder of ``derived/clusters/`` holding runs being written (never a run itself)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +103,16 @@ class ClusterRun:
 
 def _name_ok(name: str) -> bool:
     return bool(name) and all(ch.isalnum() or ch in "-_.+" for ch in name) and name[0] != "."
+
+
+def _vetoed(links: ChangeLinks, keep_tx: NDArray[np.bool_] | None) -> ChangeLinks:
+    """``links`` without those in transactions ``keep_tx`` marks False."""
+    if keep_tx is None or not len(links.tx):
+        return links
+    keep = keep_tx[links.tx]
+    prob = links.probability[keep] if links.probability is not None else None
+    rules = [r for r, k in zip(links.rules, keep.tolist(), strict=True) if k]
+    return ChangeLinks(links.tx[keep], links.out[keep], rules, prob)
 
 
 def build_links(view: ChainView, spec: HeuristicSpec) -> tuple[Links, int]:
@@ -116,14 +135,15 @@ def build_links(view: ChainView, spec: HeuristicSpec) -> tuple[Links, int]:
         parts.append(multi_input_links(view, skip=coinjoin))
     if spec.change or spec.self_transfer or spec.change_model is not None:
         ctx = ChangeContext.of(view, coinjoin)
+        keep = ~changeless_txs(ctx) if spec.changeless_veto else None
         if spec.change:
             signals = signals_of(ctx, list(spec.change))
-            parts.append(change_links(view, consensus_change(signals)))
+            parts.append(change_links(view, _vetoed(consensus_change(signals), keep)))
         if spec.change_model is not None:
             from chainsleuth.heuristics.changemodel import load_change_model, model_change
 
             model = load_change_model(spec.change_model or None)
-            parts.append(change_links(view, model_change(ctx, model)))
+            parts.append(change_links(view, _vetoed(model_change(ctx, model), keep)))
         if spec.self_transfer:
             parts.append(change_links(view, self_transfers(ctx)))
     return concat_links(parts), int(coinjoin.sum())
@@ -179,16 +199,24 @@ def cluster_dataset(
     actors: ActorTable | None = None,
     max_merge_size: int = DEFAULT_MAX_MERGE_SIZE,
     progress: Progress | None = None,
+    force: bool = False,
 ) -> ClusterRun:
     """Cluster a dataset's addresses and write the run (see the module docstring).
 
     ``heuristics`` is ``multi-input``, ``default`` or a list (see
     :func:`~chainsleuth.cluster.spec.parse_heuristics`); ``name`` defaults to it. ``actors``
     (with the collapse guard) holds back links between addresses of different actors; None
-    means no tags (the run records an empty tag snapshot).
+    means no tags (the run records an empty tag snapshot). An existing run of that name is
+    refused (InputError, before any work) unless ``force``, which replaces it. The files are
+    written into a folder of their own under ``derived/clusters/.tmp/`` that is renamed into
+    place at the end: an interrupted or failed run leaves no half run (and a forced one leaves
+    the old run as it was).
 
-    >>> # cluster_dataset(Dataset.open("data/regtest"), "multi-input").n_unions
-    >>> # 3120
+    >>> import shutil
+    >>> from chainsleuth.store.dataset import Dataset
+    >>> _ = shutil.copytree(ds.path, tmp / "d", ignore=shutil.ignore_patterns("derived"))
+    >>> cluster_dataset(Dataset.open(tmp / "d"), "multi-input").n_unions
+    5947
     """
     started = time.perf_counter()
     say = progress or (lambda _msg: None)
@@ -196,6 +224,68 @@ def cluster_dataset(
     run_name = name if name is not None else heuristics.replace(",", "+")
     if not _name_ok(run_name):
         raise InputError(f"bad run name: {run_name!r} (letters, digits, - _ . + only)")
+    final_dir = Path(ds.path) / "derived" / "clusters" / run_name
+    if final_dir.exists() and not force:
+        raise InputError(
+            f"clustering run {run_name!r} already exists: {final_dir} (--force overwrites, "
+            "or choose another --name)"
+        )
+    run_dir = _temp_run_dir(final_dir)
+    try:
+        result = _cluster_into(ds, spec, run_name, run_dir, actors, max_merge_size, say)
+        say("publishing run")
+        _publish(run_dir, final_dir)
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    return ClusterRun(
+        name=run_name,
+        path=final_dir,
+        n_addresses=result.n_addresses,
+        n_clusters=result.n_clusters,
+        n_links=result.n_links,
+        n_unions=result.n_unions,
+        n_held=result.n_held,
+        n_coinjoins=result.n_coinjoins,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _temp_run_dir(final_dir: Path) -> Path:
+    """A fresh folder for a run being written: ``derived/clusters/.tmp/<name>@<pid>`` (runs
+    are listed one level deep, so it is never mistaken for one); leftovers of killed runs of
+    this name go first."""
+    tmp_root = final_dir.parent / TMP_DIR
+    tmp_root.mkdir(parents=True, exist_ok=True)
+    for old in tmp_root.glob(f"{final_dir.name}@*"):
+        shutil.rmtree(old, ignore_errors=True)
+    path = tmp_root / f"{final_dir.name}@{os.getpid()}"
+    path.mkdir()
+    return path
+
+
+def _publish(run_dir: Path, final_dir: Path) -> None:
+    """Rename the finished run into place; a replaced run is moved aside first, then deleted.
+    Signals wait until the folders are consistent again."""
+    with deferred():
+        old = run_dir.with_name(run_dir.name + ".old")
+        if final_dir.exists():
+            os.replace(final_dir, old)
+        os.replace(run_dir, final_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _cluster_into(
+    ds: Dataset,
+    spec: HeuristicSpec,
+    run_name: str,
+    run_dir: Path,
+    actors: ActorTable | None,
+    max_merge_size: int,
+    say: Progress,
+) -> ClusterRun:
+    """The run's work: links, union-find and every file, written into ``run_dir``."""
+    started = time.perf_counter()
     say("loading transactions")
     view = load_chain_view(ds)
     say("finding links")
@@ -209,7 +299,6 @@ def cluster_dataset(
     merged, held = union_links(parent, links.a, links.b, actor=actor, max_merge_size=guard)
     cluster = roots_to_min_ids(parent)
     say("writing run")
-    run_dir = ds.derived_dir("clusters", run_name)
     addr = np.arange(view.n_addr, dtype=np.int64)
     _write_parquet(
         pa.table({"addr_id": addr, "cluster_id": cluster}), run_dir / "address_cluster.parquet"

@@ -8,8 +8,8 @@ with :class:`~chainsleuth.errors.StaleRunError` unless the caller allows it (``-
 a :class:`~chainsleuth.errors.StaleRunWarning` instead). Tags imported after a run was made
 are named in an :class:`~chainsleuth.errors.UnseenTagsWarning`.
 
->>> # latest_run(ds) -> 'default'
->>> # load_address_cluster(ds, "default")[1042] -> 17
+>>> latest_run(ds), int(load_address_cluster(ds, "default")[9])
+('default', 9)
 >>> stale_reason({"tip_height": 300, "tip_hash": "aa"}, 473, "bb")
 'made at tip 300, dataset tip is 473'
 >>> stale_reason({"tip_height": 473, "tip_hash": "bb"}, 473, "bb") is None
@@ -50,7 +50,8 @@ def _runs_root(ds: Dataset) -> Path:
 def list_runs(ds: Dataset) -> list[str]:
     """Names of complete runs (those with a ``params.json``), oldest first.
 
-    >>> # list_runs(ds) -> ['multi-input', 'default']
+    >>> list_runs(ds)
+    ['default']
     """
     root = _runs_root(ds)
     if not root.is_dir():
@@ -65,7 +66,8 @@ def list_runs(ds: Dataset) -> list[str]:
 def latest_run(ds: Dataset) -> str:
     """The most recently created run (NotFoundError when the dataset has none).
 
-    >>> # latest_run(ds) -> 'default'
+    >>> latest_run(ds)
+    'default'
     """
     runs = list_runs(ds)
     if not runs:
@@ -76,7 +78,8 @@ def latest_run(ds: Dataset) -> str:
 def run_dir(ds: Dataset, name: str | None = None) -> Path:
     """Directory of run ``name`` (the latest when None); NotFoundError if it does not exist.
 
-    >>> # run_dir(ds, "default").name -> 'default'
+    >>> run_dir(ds, "default").name
+    'default'
     """
     chosen = latest_run(ds) if name is None else name
     path = _runs_root(ds) / chosen
@@ -88,7 +91,8 @@ def run_dir(ds: Dataset, name: str | None = None) -> Path:
 def run_params(ds: Dataset, name: str | None = None) -> dict[str, Any]:
     """The run's ``params.json`` as a dict.
 
-    >>> # run_params(ds, "default")["heuristics"][0] -> 'multi-input'
+    >>> run_params(ds, "default")["heuristics"][0]
+    'multi-input'
     """
     data: dict[str, Any] = json.loads((run_dir(ds, name) / "params.json").read_text())
     return data
@@ -97,7 +101,8 @@ def run_params(ds: Dataset, name: str | None = None) -> dict[str, Any]:
 def load_address_cluster(ds: Dataset, name: str | None = None) -> NDArray[np.int64]:
     """Cluster id of every addr_id (array indexed by addr_id).
 
-    >>> # load_address_cluster(ds, "default")[:3].tolist() -> [0, 1, 1]
+    >>> load_address_cluster(ds, "default")[:3].tolist()
+    [0, 1, 2]
     """
     # ParquetFile reads one file without pyarrow.dataset (which would load pandas)
     table = pq.ParquetFile(run_dir(ds, name) / "address_cluster.parquet").read()
@@ -135,7 +140,8 @@ def check_fresh(
     docstring): StaleRunError naming both tips, or with ``allow_stale`` a StaleRunWarning;
     an UnseenTagsWarning when tags that could have held its links apart came later.
 
-    >>> # check_fresh(ds, "default")["tip_height"] -> 473
+    >>> check_fresh(ds, "default")["tip_height"]
+    473
     """
     directory = run_dir(ds, name)
     params = run_params(ds, directory.name)
@@ -143,7 +149,7 @@ def check_fresh(
     if reason is not None:
         message = f"clustering run {directory.name!r} is stale: {reason}"
         if not allow_stale:
-            raise StaleRunError(f"{message} (re-run cluster, or pass --allow-stale)")
+            raise StaleRunError(f"{message} (re-run cluster --force, or pass --allow-stale)")
         warnings.warn(StaleRunWarning(f"{message} (used anyway: --allow-stale)"), stacklevel=2)
     from chainsleuth.tags.guard import unseen_tags_message
 

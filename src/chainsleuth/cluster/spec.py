@@ -4,11 +4,13 @@
 consensus change rule and the collapse guard. A comma-separated list may name
 ``multi-input``, ``change`` (the default consensus set), ``self-transfer``, ``collapse-guard``,
 ``change-model`` (the learned change classifier, the shipped model; ``change-model=FILE`` for
-another model file) and individual change heuristics (which then form the consensus set).
+another model file), ``changeless-veto`` (no change link in a transaction whose every output is
+worth at least its smallest input) and individual change heuristics (which then form the
+consensus set).
 
 >>> parse_heuristics("multi-input")  # doctest: +NORMALIZE_WHITESPACE
 HeuristicSpec(multi_input=True, change=(), collapse_guard=False, self_transfer=False,
-              change_model=None)
+              change_model=None, changeless_veto=False)
 >>> parse_heuristics("multi-input,fresh_address,script_type").change
 ('fresh_address', 'script_type')
 >>> parse_heuristics("multi-input,change-model").change_model
@@ -20,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chainsleuth.errors import InputError
-from chainsleuth.heuristics.change import CHANGE_HEURISTICS
+from chainsleuth.heuristics.change import CHANGE_HEURISTICS, CHANGELESS_VETO
 from chainsleuth.heuristics.changemodel import CHANGE_MODEL
 from chainsleuth.heuristics.consensus import DEFAULT_CONSENSUS
 from chainsleuth.heuristics.selftransfer import SELF_TRANSFER
@@ -38,6 +40,8 @@ class HeuristicSpec:
     self_transfer: bool = False
     change_model: str | None = None
     """the learned change model: None (not used), "" (the shipped model) or a model file"""
+    changeless_veto: bool = False
+    """drop change links in transactions that look changeless (see ``changeless_txs``)"""
 
     def names(self) -> list[str]:
         """The heuristics as recorded in ``params.json``.
@@ -51,6 +55,8 @@ class HeuristicSpec:
             out.append(SELF_TRANSFER)
         if self.change_model is not None:
             out.append(f"{CHANGE_MODEL}={self.change_model}" if self.change_model else CHANGE_MODEL)
+        if self.changeless_veto:
+            out.append(CHANGELESS_VETO)
         if self.collapse_guard:
             out.append("collapse-guard")
         return out
@@ -64,7 +70,7 @@ def parse_heuristics(text: str) -> HeuristicSpec:
     tokens = [t.strip() for t in text.split(",") if t.strip()]
     if not tokens:
         raise InputError(f"no heuristics given: {text!r}")
-    multi = guard = selfx = False
+    multi = guard = selfx = veto = False
     model: str | None = None
     change: list[str] = []
     for token in tokens:
@@ -81,6 +87,8 @@ def parse_heuristics(text: str) -> HeuristicSpec:
             change.extend(DEFAULT_CONSENSUS)
         elif token in CHANGE_HEURISTICS:
             change.append(token)
+        elif token == CHANGELESS_VETO:
+            veto = True
         elif token == CHANGE_MODEL:
             model = model or ""
         elif token.startswith(CHANGE_MODEL + "="):
@@ -96,8 +104,9 @@ def parse_heuristics(text: str) -> HeuristicSpec:
                     SELF_TRANSFER,
                     "collapse-guard",
                     CHANGE_MODEL,
+                    CHANGELESS_VETO,
                     *CHANGE_HEURISTICS,
                 ]
             )
             raise InputError(f"unknown heuristic: {token!r} (known: {known})")
-    return HeuristicSpec(multi, tuple(dict.fromkeys(change)), guard, selfx, model)
+    return HeuristicSpec(multi, tuple(dict.fromkeys(change)), guard, selfx, model, veto)

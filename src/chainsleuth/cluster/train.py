@@ -6,8 +6,8 @@ The dataset's chain view, CoinJoins and change heuristics feed
 from its truth (:func:`~chainsleuth.cluster.evaluate.true_change`: an output paying the wallet
 that owns all inputs is change, every other eligible output a payment).
 
->>> # model, report = train_on_dataset(Dataset.open("data/regtest"))
->>> # model.save(Path("change_model.json")); report.heldout_fpr  -> 0.0004
+``chainsleuth.heuristics.changetrain.train_change_model`` has a runnable example (the same
+training on a dataset's self-revealed change, with fewer trees).
 """
 
 from __future__ import annotations

@@ -51,11 +51,13 @@ from chainsleuth.heuristics.outputs import min_input_value, output_in_inputs
 from chainsleuth.heuristics.view import ChainView
 
 __all__ = [
+    "CHANGELESS_VETO",
     "CHANGE_HEURISTICS",
     "ChangeContext",
     "ChangeSignal",
     "address_reuse",
     "change_signals",
+    "changeless_txs",
     "cospent_elsewhere",
     "fingerprint",
     "fresh_address",
@@ -279,6 +281,31 @@ def is_round(values: I64, max_significant: int = 3, min_trailing_zeros: int = 3)
     v = np.ascontiguousarray(values, dtype=np.int64)
     mask: BoolArray = _round_mask(v, max_significant, min_trailing_zeros)
     return mask
+
+
+CHANGELESS_VETO = "changeless-veto"
+"""Name of :func:`changeless_txs` as a clustering rule (it removes change links, adds none)."""
+
+
+def changeless_txs(ctx: ChangeContext) -> BoolArray:
+    """Per transaction: judged, with two or more inputs, and every output worth at least its
+    smallest input — a wallet that made change would not have needed that input (Core's
+    changeless coin selection, or a payment to several recipients without change), so no output
+    is taken for change.
+
+    >>> from chainsleuth.heuristics.view import ChainView
+    >>> v = ChainView.from_columns(
+    ...     tx_id=[0], height=[1], version=[2], locktime=[0], is_coinbase=[False], n_in=[2],
+    ...     n_out=[2], in_addr=[0, 1], in_value=[20, 15], in_type=[2, 2], in_sequence=[0, 0],
+    ...     in_prev_out=[-1, -1], out_value=[18, 16], out_addr=[2, 3], out_type=[2, 2],
+    ...     out_spent_by=[-1, -1])
+    >>> changeless_txs(ChangeContext.of(v)).tolist()
+    [True]
+    """
+    view = ctx.view
+    possible = optimal_change(ctx) & ctx.eligible_out
+    n_possible = np.bincount(view.out_tx[possible], minlength=view.n_tx)
+    return np.asarray(ctx.eligible_tx & (n_possible == 0) & (view.tx_n_in >= 2), dtype=np.bool_)
 
 
 def round_number(ctx: ChangeContext) -> BoolArray:

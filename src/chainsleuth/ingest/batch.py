@@ -1,15 +1,14 @@
 """Turn a run of consecutive main-chain blocks into dataset rows.
 
 One :func:`process_batch` call parses the blocks with the numba walker, hashes txids with
-hashlib over memoryviews, checks proof of work, merkle roots and witness commitments, classifies
-output scripts, assigns address ids, links inputs to the outputs they spend and returns Arrow
-tables. Python work is per block and per transaction (hashing), never per output, except for
-the address string of an address seen for the first time.
+hashlib over memoryviews, makes the block checks of ``chain/checks.py`` (those ``decode``
+makes), classifies output scripts, assigns address ids, links inputs to the outputs they spend
+and returns Arrow tables. Python work is per block and per transaction (hashing), never per
+output, except for the address string of an address seen for the first time.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +16,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
-from chainsleuth.chain.network import Network, bits_to_target
+from chainsleuth.chain.checks import Coinbase, block_error, check_block, check_proof_of_work
+from chainsleuth.chain.compact import read_compact_size
+from chainsleuth.chain.network import Network
 from chainsleuth.chain.script import SCRIPT_TYPES, classify_script_code
 from chainsleuth.errors import BlockDataError
 from chainsleuth.ingest.addresses import encode_addresses
@@ -48,7 +49,8 @@ __all__ = [
 
 _SCRIPT_TYPE_NAMES = pa.array(SCRIPT_TYPES, pa.string())
 _NO_ADDRESS = (SCRIPT_TYPES.index("nulldata"), SCRIPT_TYPES.index("nonstandard"))
-_COMMITMENT_PREFIX = bytes.fromhex("6a24aa21a9ed")
+_NULL_TXID = bytes(32)
+_NULL_VOUT = 0xFFFFFFFF
 
 
 @dataclass(slots=True)
@@ -95,6 +97,8 @@ class PreparedBatch:
     k0: np.ndarray
     k1: np.ndarray
     wtxids: bytes
+    pow_network: str | None
+    """The network whose proof-of-work limit the blocks were checked against (None: not yet)."""
 
 
 @dataclass(slots=True)
@@ -152,29 +156,22 @@ def _nullable(values: np.ndarray, null_mask: np.ndarray) -> pa.Array:
     return pa.array(values, mask=null_mask)
 
 
-def _merkle_root(hashes: list[bytes]) -> bytes:
-    sha = hashlib.sha256
-    level = hashes
-    while len(level) > 1:
-        if len(level) % 2:
-            level = [*level, level[-1]]
-        level = [
-            sha(sha(level[i] + level[i + 1]).digest()).digest() for i in range(0, len(level), 2)
-        ]
-    return level[0]
+def _where(blk: BlockInput, pos_in_block: int = 0) -> str:
+    return f"{blk.source} offset {blk.offset + pos_in_block}"
 
 
 def _fail(blk: BlockInput, pos_in_block: int, what: str) -> BlockDataError:
-    return BlockDataError(
-        f"{blk.source} offset {blk.offset + pos_in_block}: block {blk.height}: {what}"
-    )
+    return block_error(blk.hash, what, blk.height, _where(blk, pos_in_block))
 
 
-def prepare_batch(blocks: list[BlockInput]) -> PreparedBatch:
+def prepare_batch(blocks: list[BlockInput], network: Network | None = None) -> PreparedBatch:
     """The state-free half of a batch: walk, hash, check and classify (runs in any process).
 
-    Raises :class:`BlockDataError` naming the block file and offset when a block is truncated,
-    malformed, or fails proof of work, its merkle root or its witness commitment.
+    The block checks are :func:`chainsleuth.chain.checks.check_block`'s, the ones ``decode``
+    makes. Without ``network`` the proof-of-work limit is checked later, by :func:`link_batch`.
+    Raises :class:`BlockDataError` naming the block (hash, height, file and offset) when it is
+    truncated, malformed, or fails proof of work, its merkle root, coinbase or witness
+    commitment.
     """
     raw = b"".join(b.raw for b in blocks)
     buf = np.frombuffer(raw, dtype=np.uint8)
@@ -194,7 +191,8 @@ def prepare_batch(blocks: list[BlockInput]) -> PreparedBatch:
     n_tx = tx.shape[0]
     tx_block = tx[:, 0]
     t_wit = tx[:, 5].tolist()
-    txids, wtxids = hash_txids(raw, tx)
+    txid_arr, wtxid_arr = hash_txids(raw, tx)
+    txids, wtxids = bytes(txid_arr), bytes(wtxid_arr)
 
     # --- per-transaction sizes ---
     t_size = tx[:, 2] - tx[:, 1]
@@ -209,22 +207,23 @@ def prepare_batch(blocks: list[BlockInput]) -> PreparedBatch:
     coinbase[first_tx_of_block[ntx_of_block > 0]] = True
     block_stripped: list[int] = []
     for b, blk in enumerate(blocks):
-        header = blk.raw[:80]
-        bits = int.from_bytes(header[72:76], "little")
-        if int.from_bytes(blk.hash, "big") > bits_to_target(bits):
-            raise _fail(blk, 0, "header hash does not meet its proof-of-work target")
         f = int(first_tx_of_block[b])
         k = int(ntx_of_block[b])
-        if k == 0:
-            raise _fail(blk, 80, "block has no transactions")
-        ids = [bytes(txids[32 * t : 32 * t + 32]) for t in range(f, f + k)]
-        if _merkle_root(ids) != header[36:68]:
-            raise _fail(blk, 36, "merkle root mismatch (corrupt transaction data?)")
-        fi = int(tx[f, 10])
-        if int(tx[f, 8]) != 1 or raw[inp[fi, 0] : inp[fi, 0] + 32] != b"\x00" * 32:
-            raise _fail(blk, int(tx[f, 1] - starts[b]), "first transaction is not a coinbase")
-        if any(t_wit[t] for t in range(f, f + k)):
-            _check_witness_commitment(blk, raw, tx, inp, out, f, k, wtxids, int(starts[b]))
+        witness = any(t_wit[f : f + k])
+        try:
+            first = _coinbase(raw, tx, inp, out, f, witness) if k else None
+        except BlockDataError as err:  # e.g. a non-canonical CompactSize in its witness
+            raise _fail(blk, int(tx[f, 1] - starts[b]), f"coinbase: {err}") from None
+        check_block(
+            blk.raw[:80],
+            [txids[32 * t : 32 * t + 32] for t in range(f, f + k)],
+            first,
+            [wtxids[32 * t : 32 * t + 32] for t in range(f + 1, f + k)] if witness else None,
+            network,
+            height=blk.height,
+            where=_where(blk),
+            expected_hash=blk.hash,
+        )
         block_stripped.append(80 + _varint_len(k) + int(t_stripped[f : f + k].sum()))
 
     # --- scripts: classify, key, address ids ---
@@ -241,7 +240,7 @@ def prepare_batch(blocks: list[BlockInput]) -> PreparedBatch:
         tx=tx,
         inp=inp,
         out=out,
-        txids=bytes(txids),
+        txids=txids,
         t_size=t_size,
         t_vsize=t_vsize,
         t_weight=t_weight,
@@ -252,16 +251,25 @@ def prepare_batch(blocks: list[BlockInput]) -> PreparedBatch:
         codes=codes,
         k0=k0,
         k1=k1,
-        wtxids=bytes(wtxids),
+        wtxids=wtxids,
+        pow_network=None if network is None else network.name,
     )
 
 
 def link_batch(prep: PreparedBatch, state: IndexState, network: Network) -> BatchResult:
     """The stateful half: assign address ids, link inputs through the UTXO index, build rows.
 
-    Raises :class:`BlockDataError` when an input spends an output that does not exist.
+    Checks the blocks' proof of work against ``network``'s limit first unless
+    :func:`prepare_batch` did. Raises :class:`BlockDataError` when that fails or an input spends
+    an output that does not exist.
     """
     blocks, raw, sizes, starts = prep.blocks, prep.raw, prep.sizes, prep.starts
+    if prep.pow_network != network.name:
+        for blk in blocks:
+            check_proof_of_work(
+                blk.raw[:80], network, height=blk.height, where=_where(blk), expected_hash=blk.hash
+            )
+        prep.pow_network = network.name
     tx, inp, out, txids, wtxids = prep.tx, prep.inp, prep.out, prep.txids, prep.wtxids
     t_size, t_vsize, t_weight = prep.t_size, prep.t_vsize, prep.t_weight
     first_tx_of_block, ntx_of_block = prep.first_tx_of_block, prep.ntx_of_block
@@ -452,44 +460,30 @@ def process_batch(blocks: list[BlockInput], state: IndexState, network: Network)
     malformed, fails proof of work, its merkle root or its witness commitment, or spends an
     output that does not exist.
     """
-    return link_batch(prepare_batch(blocks), state, network)
+    return link_batch(prepare_batch(blocks, network), state, network)
 
 
 def _varint_len(n: int) -> int:
     return 1 if n < 0xFD else 3 if n <= 0xFFFF else 5 if n <= 0xFFFFFFFF else 9
 
 
-def _check_witness_commitment(
-    blk: BlockInput,
-    raw: bytes,
-    tx: np.ndarray,
-    inp: np.ndarray,
-    out: np.ndarray,
-    first: int,
-    count: int,
-    wtxids: bytearray,
-    block_start: int,
-) -> None:
-    """BIP141: the coinbase commits to the witness merkle root of the block's wtxids."""
-    fo, no = int(tx[first, 11]), int(tx[first, 9])
-    commitment = None
-    for o in range(fo, fo + no):
-        script = raw[out[o, 1] : out[o, 1] + out[o, 2]]
-        if len(script) >= 38 and script[:6] == _COMMITMENT_PREFIX:
-            commitment = script[6:38]
-    if commitment is None:
-        raise _fail(
-            blk, int(tx[first, 1]) - block_start, "witness data without a witness commitment"
-        )
-    # The coinbase's witness: one 32-byte reserved value, right after its outputs.
-    pos = int(tx[first, 4])
-    if not tx[first, 5] or raw[pos] != 1 or raw[pos + 1] != 32:
-        raise _fail(blk, pos - block_start, "coinbase witness reserved value missing")
-    reserved = raw[pos + 2 : pos + 34]
-    leaves = [b"\x00" * 32] + [
-        bytes(wtxids[32 * t : 32 * t + 32]) for t in range(first + 1, first + count)
-    ]
-    root = _merkle_root(leaves)
-    sha = hashlib.sha256
-    if sha(sha(root + reserved).digest()).digest() != commitment:
-        raise _fail(blk, int(tx[first, 1]) - block_start, "witness commitment mismatch")
+def _coinbase(
+    raw: bytes, tx: np.ndarray, inp: np.ndarray, out: np.ndarray, t: int, witness: bool
+) -> Coinbase:
+    """The check's view of transaction row ``t``; scripts and witness only when ``witness``."""
+    row = tx[t].tolist()  # Python ints: cheaper than numpy scalars for a handful of reads
+    n_in, fi = row[8], row[10]
+    prev_at, prev_vout = inp[fi, :2].tolist() if n_in else (0, 0)
+    null_prevout = prev_vout == _NULL_VOUT and raw[prev_at : prev_at + 32] == _NULL_TXID
+    is_coinbase = n_in == 1 and null_prevout
+    if not witness:
+        return Coinbase(is_coinbase, (), ())
+    scripts = [raw[at : at + size] for _, at, size in out[row[11] : row[11] + row[9]].tolist()]
+    stack: list[bytes] = []
+    if n_in and row[5]:  # the first input's witness stack opens the witness section
+        count, pos = read_compact_size(raw, row[4])
+        for _ in range(count):
+            size, pos = read_compact_size(raw, pos)
+            stack.append(raw[pos : pos + size])
+            pos += size
+    return Coinbase(is_coinbase, scripts, stack)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from chainsleuth.chain.network import bits_to_target
+from chainsleuth.chain.checks import block_work
 from chainsleuth.errors import BlockDataError
 from chainsleuth.ingest.blkfiles import BlockRecord
 
@@ -115,6 +115,4 @@ def best_chain(records: list[BlockRecord], genesis_hash_hex: str) -> ChainSelect
 
 
 def _block_work(rec: BlockRecord) -> int:
-    bits = int.from_bytes(rec.header[72:76], "little")
-    target = bits_to_target(bits)
-    return (1 << 256) // (target + 1) if target > 0 else 0
+    return block_work(int.from_bytes(rec.header[72:76], "little"))

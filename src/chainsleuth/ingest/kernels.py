@@ -88,7 +88,10 @@ def _read_varint(buf: np.ndarray, pos: int, end: int) -> tuple[Any, Any]:
         return np.int64(_read_u32(buf, pos + 1)), np.int64(pos + 5)
     if pos + 9 > end:
         return np.int64(0), np.int64(-1)
-    return np.int64(_read_u64(buf, pos + 1) & np.uint64(0x7FFFFFFFFFFFFFFF)), np.int64(pos + 9)
+    value = _read_u64(buf, pos + 1)
+    if value >> np.uint64(63):  # no count or length this large fits a buffer (and as int64 it
+        return np.int64(0), np.int64(-1)  # would wrap): truncated, like the Python walkers say
+    return np.int64(value), np.int64(pos + 9)
 
 
 @njit(cache=True)
@@ -105,7 +108,10 @@ def parse_blocks(buf, block_starts, block_ends):  # type: ignore[no-untyped-def]
     total = 0
     for b in range(block_starts.shape[0]):
         total += block_ends[b] - block_starts[b]
-    max_tx = total // 60 + block_starts.shape[0] + 1
+    # Row bounds by the fewest bytes the walk accepts per row: 12 per transaction (no inputs and
+    # no outputs, in witness form or with a non-canonical CompactSize), 41 per input, 9 per
+    # output. (Not 60 per transaction as valid blocks have: rows are written unchecked.)
+    max_tx = total // 12 + block_starts.shape[0] + 1
     max_in = total // 41 + 1
     max_out = total // 9 + 1
     tx = np.empty((max_tx, 12), dtype=np.int64)
@@ -146,7 +152,8 @@ def parse_blocks(buf, block_starts, block_ends):  # type: ignore[no-untyped-def]
                 inp[ni, 1] = np.int64(_read_u32(buf, pos + 32))
                 pos += 36
                 ss_len, pos = _read_varint(buf, pos, end)
-                if pos < 0 or pos + ss_len + 4 > end:
+                # lengths go up to 2**63 - 1: compare with what is left, never pos + length
+                if pos < 0 or ss_len > end - pos - 4:
                     return ERR_TRUNCATED, b, start, tx[:nt], inp[:ni], out[:no]
                 inp[ni, 3] = pos
                 inp[ni, 4] = ss_len
@@ -166,7 +173,7 @@ def parse_blocks(buf, block_starts, block_ends):  # type: ignore[no-untyped-def]
                 out[no, 0] = np.int64(_read_u64(buf, pos))
                 pos += 8
                 sc_len, pos = _read_varint(buf, pos, end)
-                if pos < 0 or pos + sc_len > end:
+                if pos < 0 or sc_len > end - pos:
                     return ERR_TRUNCATED, b, start, tx[:nt], inp[:ni], out[:no]
                 out[no, 1] = pos
                 out[no, 2] = sc_len
@@ -181,7 +188,7 @@ def parse_blocks(buf, block_starts, block_ends):  # type: ignore[no-untyped-def]
                     wstart = pos
                     for _w in range(n_items):
                         ln, pos = _read_varint(buf, pos, end)
-                        if pos < 0 or pos + ln > end:
+                        if pos < 0 or ln > end - pos:
                             return ERR_TRUNCATED, b, start, tx[:nt], inp[:ni], out[:no]
                         pos += ln
                     inp[i, 5] = n_items

@@ -36,7 +36,10 @@ def _varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
     width = {0xFD: 2, 0xFE: 4, 0xFF: 8}[first]
     if pos + 1 + width > end:
         raise _Truncated
-    return int.from_bytes(buf[pos + 1 : pos + 1 + width], "little"), pos + 1 + width
+    value = int.from_bytes(buf[pos + 1 : pos + 1 + width], "little")
+    if value >> 63:  # as the numba walker: no count or length this large fits a buffer
+        raise _Truncated
+    return value, pos + 1 + width
 
 
 def parse_blocks_py(

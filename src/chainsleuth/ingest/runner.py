@@ -6,6 +6,13 @@ temporary name and renamed into place; the manifest is written last, at checkpoi
 always restarts at the beginning of the first partition the manifest does not hold completely,
 so a killed and re-run ingest writes byte-identical files.
 
+Ctrl-C and SIGTERM (:class:`~chainsleuth.interrupt.Interrupted`, or a plain
+:class:`KeyboardInterrupt`) stop a run cleanly: the partition being written is discarded (its
+temporary parts deleted), every partition finished since the last checkpoint is kept with a
+checkpoint (the indexes are saved too when the stop came between partitions; otherwise a resume
+rolls the last saved indexes forward over those partitions), and :class:`Interrupted` says
+which height the dataset holds. Re-running the same command resumes from there.
+
 A written part is never rewritten (dataset contract v2): each partition's spends go to its own
 ``spends`` part, and the catalog derives ``outputs.spent_by_*`` from them. A partition's parts
 are streamed to disk one batch at a time, so memory holds one batch, the partition's spends
@@ -45,7 +52,7 @@ from chainsleuth.ingest.batch import (
     link_batch,
     prepare_batch,
 )
-from chainsleuth.ingest.rebuild import rebuild_state
+from chainsleuth.ingest.rebuild import _rebuild_partition, rebuild_state
 from chainsleuth.ingest.sources import BlockSource, open_source
 from chainsleuth.ingest.state import (
     STATE_DIR,
@@ -54,6 +61,7 @@ from chainsleuth.ingest.state import (
     remove_unreferenced,
     save_state,
 )
+from chainsleuth.interrupt import Interrupted, deferred
 from chainsleuth.store.catalog import write_catalog
 from chainsleuth.store.hashindex import UtxoIndex
 from chainsleuth.store.lookup import INDEX_DIR, build_partition_indexes, partition_index_files
@@ -69,6 +77,15 @@ CHECKPOINT_SECONDS = 300.0
 
 ProgressHook = Callable[[int, int, int], None]
 """Called as hook(blocks_done, txs_done, blocks_total) after each batch."""
+
+
+@dataclass(slots=True)
+class _Marks:
+    """Where a run stands, for the interrupt path: ``dirty`` while the indexes in memory hold
+    part of an unfinished partition; ``saved`` partitions are in the manifest on disk."""
+
+    dirty: bool = False
+    saved: int = 0
 
 
 @dataclass(slots=True)
@@ -121,8 +138,10 @@ def ingest_blocks(
     net = get_network(network)
     data = Path(data)
     src = open_source(source, net)
+    marks = _Marks()
     try:
         manifest = _open_or_create(data, net.name, partition_span)
+        marks.saved = len(manifest.partitions)
         span = manifest.partition_span
         n_blocks = len(src.hashes)
         target = n_blocks - 1 if to_height is None else min(to_height, n_blocks - 1)
@@ -152,8 +171,11 @@ def ingest_blocks(
         done_blocks = 0
         done_txs = 0
         last_checkpoint = time.monotonic()
+        marks.saved = len(kept)
         pool = (
-            ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+            ProcessPoolExecutor(
+                max_workers=workers, mp_context=get_context("spawn"), initializer=_ignore_signals
+            )
             if workers > 1
             else None
         )
@@ -162,10 +184,14 @@ def ingest_blocks(
                 hi = min(lo + span - 1, target)
                 if hi < lo + span - 1 and lo > 0 and manifest.state.get("height") != lo - 1:
                     # A partial partition is redone by the next run: save the state it starts from.
-                    _checkpoint(data, manifest, src.hashes, state)
+                    with deferred():
+                        _checkpoint(data, manifest, src.hashes, state)
+                        marks.saved = len(manifest.partitions)
                     last_checkpoint = time.monotonic()
                 try:
-                    part = _ingest_partition(src, lo, hi, span, state, net, data, manifest, pool)
+                    part = _ingest_partition(
+                        src, lo, hi, span, state, net, data, manifest, pool, marks
+                    )
                 except BlockDataError:
                     # Keep what was completed before the bad block, then report it. The indexes
                     # in memory are mid-partition: the saved state stays the last good one.
@@ -179,8 +205,12 @@ def ingest_blocks(
                     hook(done_blocks, done_txs, total_blocks)
                 report.txs_added += part.n_txs
                 if time.monotonic() - last_checkpoint >= checkpoint_seconds or hi == target:
-                    _checkpoint(data, manifest, src.hashes, state if part.complete else None)
+                    with deferred():
+                        _checkpoint(data, manifest, src.hashes, state if part.complete else None)
+                        marks.saved = len(manifest.partitions)
                     last_checkpoint = time.monotonic()
+        except (KeyboardInterrupt, Interrupted) as stop:
+            raise _stop(stop, data, manifest, src.hashes, state, marks) from None
         finally:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
@@ -192,8 +222,46 @@ def ingest_blocks(
         report.peak_rss = peak_rss_bytes()
         report.memory_limit = budget.bytes
         return report
+    except (KeyboardInterrupt, Interrupted) as stop:  # before the first partition: nothing new
+        if isinstance(stop, Interrupted) and stop.kept is not None:
+            raise
+        raise _stop(stop, data, None, src.hashes, None, marks) from None
     finally:
         src.close()
+
+
+def _ignore_signals() -> None:
+    """Worker processes leave Ctrl-C to the main one (which stops them and keeps a checkpoint);
+    a terminal sends SIGINT to the whole process group."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop(
+    stop: BaseException,
+    data: Path,
+    manifest: Manifest | None,
+    hashes: list[bytes],
+    state: IndexState | None,
+    marks: _Marks,
+) -> Interrupted:
+    """Keep the partitions finished since the last checkpoint, then say what the dataset holds.
+
+    The partition being written was already discarded (its writers aborted). The indexes are
+    saved only when they are those of the last finished partition (``marks.dirty`` false).
+    """
+    name = stop.signal_name if isinstance(stop, Interrupted) else "SIGINT"
+    try:
+        with deferred():  # a second Ctrl-C does not cut the checkpoint in half
+            if manifest is not None and len(manifest.partitions) > marks.saved:
+                _checkpoint(data, manifest, hashes, None if marks.dirty else state)
+                write_catalog(data, manifest)
+    except Interrupted:
+        pass  # the second signal came while saving: the first one stops the run already
+    tip = Manifest.load(data).tip_height if (data / "manifest.json").exists() else -1
+    held = f"kept up to height {tip}" if tip >= 0 else "holds no block yet"
+    return Interrupted(name, f"ingest stopped; dataset {data} {held} (re-run to resume)")
 
 
 def _partial_needs_redo(manifest: Manifest, target: int) -> bool:
@@ -258,11 +326,23 @@ def _clean_leftovers(data: Path, manifest: Manifest) -> None:
 
 
 def _resume_state(data: Path, manifest: Manifest, start: int, addr_bytes: int) -> IndexState:
-    """The indexes as of height ``start - 1``: the saved state if it is that, else rebuilt."""
+    """The indexes as of height ``start - 1``: the saved state if it is that, the saved state
+    rolled forward over the partitions after it (a run interrupted mid-partition), else
+    rebuilt from the first partition."""
     if start == 0:
         return IndexState(UtxoIndex(), new_address_index(data, addr_bytes))
-    if manifest.state.get("height") == start - 1:
+    saved = manifest.state.get("height")
+    if saved == start - 1:
         return load_state(data, manifest.state, addr_bytes)
+    if isinstance(saved, int) and any(p.hi == saved and p.complete for p in manifest.partitions):
+        state = load_state(data, manifest.state, addr_bytes)
+        for p in manifest.partitions:
+            if p.lo > saved:
+                _rebuild_partition(data / "tables", part_name(p.lo, manifest.partition_span), state)
+        last = manifest.partitions[-1]
+        state.next_tx_id = last.first_tx_id + last.n_txs
+        state.next_out_id = last.first_out_id + last.n_outputs
+        return state
     # rebuilt into a folder of its own: the files the manifest names stay untouched
     folder = f"addresses-h{start - 1:09d}"
     state = IndexState(UtxoIndex(), new_address_index(data, addr_bytes, folder))
@@ -284,16 +364,19 @@ def _batches(src: BlockSource, lo: int, hi: int) -> Iterator[list[BlockInput]]:
             size = 0
 
 
-def _prepared(src: BlockSource, lo: int, hi: int, pool: Executor | None) -> Iterator[PreparedBatch]:
-    """Prepared batches in chain order; with a pool, several are prepared ahead in parallel."""
+def _prepared(
+    src: BlockSource, lo: int, hi: int, pool: Executor | None, net: Network
+) -> Iterator[PreparedBatch]:
+    """Prepared batches in chain order (blocks checked against ``net``'s proof-of-work limit);
+    with a pool, several are prepared ahead in parallel."""
     if pool is None:
         for batch in _batches(src, lo, hi):
-            yield prepare_batch(batch)
+            yield prepare_batch(batch, net)
         return
     ahead: deque[Future[PreparedBatch]] = deque()
     limit = 2 * getattr(pool, "_max_workers", 2)
     for batch in _batches(src, lo, hi):
-        ahead.append(pool.submit(prepare_batch, batch))
+        ahead.append(pool.submit(prepare_batch, batch, net))
         if len(ahead) >= limit:
             yield ahead.popleft().result()
     while ahead:
@@ -310,8 +393,12 @@ def _ingest_partition(
     data: Path,
     manifest: Manifest,
     pool: Executor | None = None,
+    marks: _Marks | None = None,
 ) -> Partition:
-    """Stream one partition's batches into its parts; its spends into its ``spends`` part."""
+    """Stream one partition's batches into its parts; its spends into its ``spends`` part.
+
+    ``marks.dirty`` is set from the first batch linked until the partition is recorded: the
+    indexes in memory are then no checkpoint's."""
     first_tx = state.next_tx_id
     first_out = state.next_out_id
     first_addr = state.addrs.count
@@ -320,7 +407,9 @@ def _ingest_partition(
     writers = {t: PartWriter(tables / t / name, TABLES[t]) for t in STORED_TABLES if t != "spends"}
     spends: list[tuple[np.ndarray, ...]] = []
     try:
-        for prep in _prepared(src, lo, hi, pool):
+        for prep in _prepared(src, lo, hi, pool, net):
+            if marks is not None:
+                marks.dirty = True
             r = link_batch(prep, state, net)
             for t, w in writers.items():
                 w.write(getattr(r, t))
@@ -348,6 +437,8 @@ def _ingest_partition(
         n_addresses=state.addrs.count - first_addr,
     )
     manifest.partitions.append(part)
+    if marks is not None:
+        marks.dirty = False
     return part
 
 

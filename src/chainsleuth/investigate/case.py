@@ -14,7 +14,10 @@ Every column is described in docs/case-files.md. In short:
   recomputable from the rows), ``customer_groups`` with their evidence, ``cashouts`` (one per
   output), the other ``outflows``, and the forward trace's ``exposure``.
 
->>> # write_case(ds, investigate_service(ds, ["bcrt1q..."]), Path("case"))
+>>> from chainsleuth.investigate.service import investigate_service
+>>> case = write_case(ds, investigate_service(ds, [seed]), tmp / "case")
+>>> sorted(p.name for p in case.iterdir())
+['case.json', 'leads.csv', 'requests.csv']
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 import chainsleuth
+from chainsleuth.errors import InputError
 from chainsleuth.investigate.service import (
     Exposure,
     Investigation,
@@ -427,9 +431,11 @@ def _case_json(ds: Dataset, inv: Investigation, names: _Names) -> dict[str, Any]
 def write_case(ds: Dataset, inv: Investigation, out: Path | str) -> Path:
     """Write ``leads.csv``, ``requests.csv`` and ``case.json`` into ``out`` (created).
 
-    >>> # write_case(ds, inv, "case").name -> 'case'
+    The module docstring has a runnable example.
     """
     case_dir = Path(out)
+    if case_dir.exists() and not case_dir.is_dir():
+        raise InputError(f"case directory {case_dir} is a file, not a folder")
     case_dir.mkdir(parents=True, exist_ok=True)
     names = _Names(ds, inv)
     _write_text(case_dir / "leads.csv", _csv(LEAD_COLUMNS, _lead_rows(inv, names)))

@@ -17,7 +17,11 @@ income (``summary.income_sats``) against the true payments, and cash-outs per ex
 (needs the dataset); and, when the payment directly spends a withdrawal of an exchange, the
 share of such payments whose lead names that exchange, and that withdrawal txid.
 
->>> # evaluate_investigation(Path("case"), Path("truth")).payment_recall -> 1.0
+>>> from chainsleuth.investigate.service import investigate_service
+>>> _ = investigate_service(ds, [seed], tmp / "case")
+>>> score = evaluate_investigation(tmp / "case", truth)  # truth: regtest-core-a's
+>>> score.payment_recall, score.false_group_merges, score.income_error
+(1.0, 0, 0.0)
 """
 
 from __future__ import annotations
@@ -185,7 +189,7 @@ def evaluate_investigation(
     """Score ``case_dir`` (leads.csv, case.json) against ``truth_dir``; ``data`` is the dataset
     (default: the one recorded in case.json, when it still exists).
 
-    >>> # evaluate_investigation("case", "tests/data/regtest-core-a/truth").customer_recall
+    The module docstring has a runnable example.
     """
     case = Path(case_dir)
     truth = Path(truth_dir)

@@ -104,7 +104,11 @@ def expand_service(
     ``labels`` tell which clusters are exchanges (``deposit_categories``): those never join.
     A wallet growing past ``max_addresses`` addresses raises SeedRefusedError.
 
-    >>> # expand_service(build_flow_graph(ds), load_chain_view(ds), [92]).nodes
+    >>> from chainsleuth.store.chainview import load_chain_view
+    >>> from chainsleuth.trace.flowgraph import build_flow_graph
+    >>> wallet = expand_service(build_flow_graph(ds), load_chain_view(ds), [92])
+    >>> len(wallet.nodes), wallet.joins[0].rule
+    (86, 'sweep-output')
     """
     wallet = ServiceWallet(seeds=sorted({int(s) for s in seeds}))
     wallet.nodes.update(wallet.seeds)

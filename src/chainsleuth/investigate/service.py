@@ -12,8 +12,9 @@ Steps (:func:`investigate_service`):
    the largest share, with the transaction through which the value left it (the withdrawal);
 4. **cash-out**: the service's outflows traced forward to attributed entities.
 
->>> # case = investigate_service(Dataset.open("data/regtest"), ["bcrt1q..."])
->>> # len(case.payments), case.payments[0].funding.entity -> (977, 'exchange-1')
+>>> case = investigate_service(ds, [seed])  # ds: the regtest chain, clustered and tagged
+>>> len(case.payments), case.profile.income, case.payments[0].funding.entity
+(977, 1821915624, 'exchange-1')
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ __all__ = [
     "Outflow",
     "Payment",
     "ServiceProfile",
+    "find_outflows",
     "find_payments",
     "funding_confidence",
     "investigate_service",
@@ -202,7 +204,14 @@ def _month(epoch: int) -> str:
 def find_payments(graph: FlowGraph, view: ChainView, member: NDArray[np.bool_]) -> list[Payment]:
     """Transactions paying the service without spending from it, one Payment each.
 
-    >>> # find_payments(graph, view, member)[0].amount -> 629314
+    >>> from chainsleuth.store.chainview import load_chain_view
+    >>> from chainsleuth.trace.flowgraph import build_flow_graph
+    >>> graph, view = build_flow_graph(ds), load_chain_view(ds)
+    >>> member = np.zeros(graph.n_node, dtype=np.bool_)
+    >>> member[sorted(expand_service(graph, view, [92]).nodes)] = True
+    >>> payments = find_payments(graph, view, member)
+    >>> len(payments), payments[0].amount
+    (977, 629314)
     """
     out_ok = (graph.out_node >= 0) & member[graph.out_node.clip(min=0)]
     in_mem = (graph.in_node >= 0) & member[graph.in_node.clip(min=0)]
@@ -255,7 +264,14 @@ def profile_service(
     """Size, activity span, volume and monthly timeline of the service wallet; what it received
     split into customer payments (income), its own transfers and the rest.
 
-    >>> # profile_service(graph, member, payments).n_addresses -> 1016
+    >>> from chainsleuth.store.chainview import load_chain_view
+    >>> from chainsleuth.trace.flowgraph import build_flow_graph
+    >>> graph, view = build_flow_graph(ds), load_chain_view(ds)
+    >>> member = np.zeros(graph.n_node, dtype=np.bool_)
+    >>> member[sorted(expand_service(graph, view, [92]).nodes)] = True
+    >>> prof = profile_service(graph, member, find_payments(graph, view, member))
+    >>> prof.n_addresses, prof.income, prof.income + prof.self_transfers <= prof.total_received
+    (1016, 1821915624, True)
     """
     out_ok = (graph.out_node >= 0) & member[graph.out_node.clip(min=0)]
     in_ok = (graph.in_node >= 0) & member[graph.in_node.clip(min=0)]
@@ -297,8 +313,15 @@ def find_outflows(
     """The service's outflows, one per output of a transaction spending only its coins to an
     address outside it: (cash-outs to ``cashout_categories``, every other outflow).
 
-    >>> # cash, other = find_outflows(graph, view, member, labels)
-    >>> # cash[0].entity, cash[0].amount -> ('exchange-1', 1250000)
+    >>> from chainsleuth.store.chainview import load_chain_view
+    >>> from chainsleuth.trace.flowgraph import build_flow_graph
+    >>> graph, view = build_flow_graph(ds), load_chain_view(ds)
+    >>> labels = load_node_labels(ds, graph)
+    >>> member = np.zeros(graph.n_node, dtype=np.bool_)
+    >>> member[sorted(expand_service(graph, view, [92], labels).nodes)] = True
+    >>> cash, other = find_outflows(graph, view, member, labels)
+    >>> len(cash), cash[0].entity, cash[0].amount, len(other)
+    (113, 'exchange-1', 32430681, 14)
     """
     own = _service_only(graph, member)
     out_tx = graph.out_tx()
@@ -547,7 +570,9 @@ def investigate_service(
     actors, and a wallet that grows past ``max_service_share`` of the dataset's addresses;
     refuses a stale clustering run unless ``allow_stale``.
 
-    >>> # investigate_service(ds, ["bcrt1qrlz3a8k2dar5uy50thgrhjjrdyjrcmp6pwmstv"]).profile
+    >>> inv = investigate_service(ds, ["bcrt1qrlz3a8k2dar5uy50thgrhjjrdyjrcmp6pwmstv"])
+    >>> inv.profile.n_addresses, len({p.group for p in inv.payments})
+    (1016, 73)
     """
     say = progress or (lambda _s, _d, _t: None)
     if not seeds:

@@ -20,7 +20,12 @@ def _btc(sats: float) -> str:
 def print_summary(inv: Investigation, console: Console) -> None:
     """Print the service profile, the customers (as wallets) and the cash-outs as rich tables.
 
-    >>> # print_summary(investigate_service(ds, ["bcrt1q..."]), Console())
+    >>> from chainsleuth.investigate.service import investigate_service
+    >>> import io
+    >>> console = Console(record=True, width=100, file=io.StringIO())
+    >>> print_summary(investigate_service(ds, [seed]), console)
+    >>> "customers (wallets / clusters) │ 73 / 627" in console.export_text()
+    True
     """
     prof = inv.profile
     head = Table(title="service wallet", show_header=False)

@@ -1,7 +1,10 @@
 """Synthetic Bitcoin economies with ground truth, written as real regtest block files.
 
->>> from chainsleuth.simulate import load_scenario, simulate  # doctest: +SKIP
->>> simulate(load_scenario("scenarios/tiny.yaml"), "out/tiny", seed=7)  # doctest: +SKIP
+>>> from chainsleuth.demo import default_scenario
+>>> scenario = load_scenario(default_scenario().with_name("tiny.yaml"))
+>>> report = simulate(scenario, tmp / "tiny", seed=7)
+>>> sorted(p.name for p in (tmp / "tiny").iterdir())
+['blocks', 'truth']
 """
 
 from __future__ import annotations

@@ -467,6 +467,8 @@ def prepare_output(out: Path, force: bool = False) -> None:
     >>> prepare_output(d, force=True); (d / "blocks").exists()
     False
     """
+    if out.exists() and not out.is_dir():
+        raise InputError(f"output {out} is a file, not a folder")
     old = [out / "blocks", out / "truth"]
     if not any(p.is_dir() and any(p.iterdir()) for p in old):
         return

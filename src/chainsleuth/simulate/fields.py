@@ -12,12 +12,41 @@ chainsleuth.errors.InputError: scenario field users.x: unknown field (valid: n)
 from __future__ import annotations
 
 import math
+import reprlib
 from collections.abc import Mapping
 from typing import Any
 
 from chainsleuth.errors import InputError
 
-__all__ = ["Fields"]
+__all__ = ["Fields", "brief"]
+
+
+class _Brief(reprlib.Repr):
+    """Bounded reprs for error messages: a huge or deeply shared value is shown in part."""
+
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > 128:  # repr of a 4300+ digit int raises; long ones help nobody
+            return f"<{x.bit_length()}-bit integer>"
+        return repr(x)
+
+
+_BRIEF = _Brief()
+_BRIEF.maxstring = 80
+_BRIEF.maxother = 80
+
+
+def brief(value: object) -> str:
+    """``repr(value)``, shortened.
+
+    >>> brief(list(range(100)))
+    '[0, 1, 2, 3, 4, 5, ...]'
+    """
+    return _BRIEF.repr(value)
+
+
+def _key(key: object) -> str:
+    """A mapping key as text for a field path."""
+    return key if isinstance(key, str) else brief(key)
 
 
 class Fields:
@@ -62,10 +91,10 @@ class Fields:
         if value is None:
             return default
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(key, f"expected an integer, got {value!r}")
+            raise self.fail(key, f"expected an integer, got {brief(value)}")
         if value < low or (high is not None and value > high):
             bound = f"[{low}, {high}]" if high is not None else f">= {low}"
-            raise self.fail(key, f"{value} out of range {bound}")
+            raise self.fail(key, f"{brief(value)} out of range {bound}")
         return value
 
     def number(
@@ -76,11 +105,14 @@ class Fields:
         if value is None:
             return default
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.fail(key, f"expected a number, got {value!r}")
-        number = float(value)
+            raise self.fail(key, f"expected a number, got {brief(value)}")
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond any float
+            number = math.inf
         if not math.isfinite(number) or number < low or (high is not None and number > high):
             bound = f"[{low}, {high}]" if high is not None else f">= {low}"
-            raise self.fail(key, f"{value} out of range {bound}")
+            raise self.fail(key, f"{brief(value)} out of range {bound}")
         return number
 
     def boolean(self, key: str, default: bool) -> bool:
@@ -89,7 +121,7 @@ class Fields:
         if value is None:
             return default
         if not isinstance(value, bool):
-            raise self.fail(key, f"expected true or false, got {value!r}")
+            raise self.fail(key, f"expected true or false, got {brief(value)}")
         return value
 
     def text(self, key: str, default: str) -> str:
@@ -98,7 +130,7 @@ class Fields:
         if value is None:
             return default
         if not isinstance(value, str) or not value:
-            raise self.fail(key, f"expected a non-empty string, got {value!r}")
+            raise self.fail(key, f"expected a non-empty string, got {brief(value)}")
         return value
 
     def choice(self, key: str, default: str, valid: tuple[str, ...]) -> str:
@@ -114,10 +146,10 @@ class Fields:
         if value is None:
             return default
         if not isinstance(value, list) or not value:
-            raise self.fail(key, f"expected a non-empty list of integers, got {value!r}")
+            raise self.fail(key, f"expected a non-empty list of integers, got {brief(value)}")
         for item in value:
             if isinstance(item, bool) or not isinstance(item, int) or item < low:
-                raise self.fail(key, f"expected integers >= {low}, got {item!r}")
+                raise self.fail(key, f"expected integers >= {low}, got {brief(item)}")
         return tuple(value)
 
     def weights(
@@ -128,14 +160,19 @@ class Fields:
         if value is None:
             return dict(default)
         if not isinstance(value, Mapping) or not value:
-            raise self.fail(key, f"expected a mapping of names to weights, got {value!r}")
+            raise self.fail(key, f"expected a mapping of names to weights, got {brief(value)}")
         out: dict[str, float] = {}
         for name, weight in value.items():
             if valid is not None and name not in valid:
-                raise self.fail(f"{key}.{name}", f"unknown name (valid: {', '.join(valid)})")
+                raise self.fail(f"{key}.{_key(name)}", f"unknown name (valid: {', '.join(valid)})")
             if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
-                raise self.fail(f"{key}.{name}", f"expected a weight >= 0, got {weight!r}")
-            out[str(name)] = float(weight)
+                raise self.fail(
+                    f"{key}.{_key(name)}", f"expected a weight >= 0, got {brief(weight)}"
+                )
+            try:
+                out[_key(name)] = float(weight)
+            except OverflowError:
+                raise self.fail(f"{key}.{_key(name)}", "weight out of range") from None
         if sum(out.values()) <= 0:
             raise self.fail(key, "weights sum to zero")
         return out
@@ -158,4 +195,4 @@ class Fields:
         for key in self.raw:
             if key not in self.valid:
                 valid = ", ".join(sorted(self.valid))
-                raise self.fail(str(key), f"unknown field (valid: {valid})")
+                raise self.fail(_key(key), f"unknown field (valid: {valid})")

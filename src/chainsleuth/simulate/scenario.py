@@ -18,12 +18,13 @@ from __future__ import annotations
 import calendar
 import time
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import yaml
 
 from chainsleuth.errors import InputError
-from chainsleuth.simulate.fields import Fields
+from chainsleuth.simulate.fields import Fields, brief
 from chainsleuth.simulate.keys import ADDRESS_TYPES
 from chainsleuth.simulate.profiles import BUILTIN_PROFILES, WalletProfile, parse_profile
 
@@ -183,6 +184,8 @@ def _parse_time(f: Fields, key: str, default: int) -> int:
         raise f.fail(key, f"expected an ISO date or unix time, got {raw!r}")
     if isinstance(raw, int):
         return raw
+    if not isinstance(raw, str | date):  # date covers datetime
+        raise f.fail(key, f"expected an ISO date (UTC) or unix time, got {brief(raw)}")
     text = str(raw).replace("Z", "").replace("T", " ")
     for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"):
         try:
@@ -384,9 +387,59 @@ def load_scenario(path: Path | str) -> Scenario:
     if not p.is_file():
         raise InputError(f"scenario file not found: {p}")
     try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"scenario file {p}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise InputError(f"cannot read scenario file {p}: {exc.strerror}") from None
+    try:
+        loader = yaml.SafeLoader(text)  # checks for unprintable characters
+    except yaml.YAMLError:
+        raise InputError(f"scenario file {p}: not valid YAML (unprintable characters)") from None
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            _check_expansion(node, p)
+        raw = None if node is None else loader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         raise InputError(f"scenario file {p}{where}: not valid YAML") from None
+    except _CONSTRUCT_ERRORS as exc:  # a value YAML resolves but cannot build (2024-13-01)
+        reason = str(exc).split("\n")[0]
+        raise InputError(f"scenario file {p}: not valid YAML ({reason})") from None
+    finally:
+        loader.dispose()
     return parse_scenario(raw)
+
+
+_MAX_NODES = 100_000
+"""Most YAML nodes a scenario may expand to (aliases expanded)."""
+_CONSTRUCT_ERRORS = (
+    ValueError,  # a timestamp like 2024-13-01, !!int on a non-number
+    TypeError,
+    KeyError,  # !!bool on a non-boolean
+    IndexError,  # !!float on an empty value
+    AttributeError,  # !!timestamp on a non-timestamp
+    OverflowError,
+    RecursionError,
+)
+
+
+def _check_expansion(node: yaml.Node, path: Path) -> None:
+    """Refuse a document of more than ``_MAX_NODES`` nodes once aliases are expanded (an alias
+    bomb, or a value that refers to itself): reading and reporting it would never end."""
+    stack = [node]
+    seen = 0
+    while stack:
+        current = stack.pop()
+        seen += 1
+        if seen > _MAX_NODES:
+            raise InputError(
+                f"scenario file {path}: too large (over {_MAX_NODES} YAML nodes with aliases)"
+            )
+        if isinstance(current, yaml.SequenceNode):
+            stack.extend(current.value)
+        elif isinstance(current, yaml.MappingNode):
+            for pair in current.value:
+                stack.extend(pair)

@@ -1,7 +1,8 @@
 """``manifest.json``: what a dataset holds, written last and atomically.
 
 The manifest names the network, the tip, row counts per table, every partition's id ranges,
-the sha256 of every data file (table parts and the ingest's saved index state) and, under
+the sha256 and size of every data file (table parts and the ingest's saved index state;
+``chainsleuth verify`` checks them) and, under
 ``state``, which saved index files the ingest resumes from. A dataset is exactly what its
 manifest says: files not listed (a killed run's leftovers) are ignored and overwritten by the
 next run.
@@ -66,6 +67,9 @@ class Manifest:
     chainsleuth_version: str = __version__
     created: str = ""
     updated: str = ""
+    sizes: dict[str, int] = field(default_factory=dict)
+    """Bytes of each file in ``files`` as recorded at the last save (absent in manifests written
+    before sizes were recorded)."""
 
     @classmethod
     def new(cls, network: str, partition_span: int) -> Manifest:
@@ -111,6 +115,7 @@ class Manifest:
                 chainsleuth_version=str(raw.get("chainsleuth_version", "")),
                 created=str(raw.get("created", "")),
                 updated=str(raw.get("updated", "")),
+                sizes={k: int(v["bytes"]) for k, v in raw["files"].items() if "bytes" in v},
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise DatasetError(f"{path}: malformed manifest ({exc})") from None
@@ -119,6 +124,9 @@ class Manifest:
         """Write the manifest atomically (temp file + fsync + rename)."""
         self.updated = _now()
         self.chainsleuth_version = __version__
+        self.sizes = {
+            k: (directory / k).stat().st_size for k in self.files if (directory / k).is_file()
+        }
         body = {
             "schema_version": self.schema_version,
             "network": self.network,
@@ -126,7 +134,7 @@ class Manifest:
             "tip": {"height": self.tip_height, "hash": self.tip_hash},
             "counts": self.counts,
             "partitions": [asdict(p) for p in self.partitions],
-            "files": {k: {"sha256": v} for k, v in sorted(self.files.items())},
+            "files": {k: _file_entry(v, self.sizes.get(k)) for k, v in sorted(self.files.items())},
             "state": self.state,
             "chainsleuth_version": self.chainsleuth_version,
             "created": self.created,
@@ -140,6 +148,15 @@ class Manifest:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+
+
+def _file_entry(sha256: str, size: int | None) -> dict[str, Any]:
+    """A ``files`` entry of the manifest: the sha256 and, when known, the size in bytes.
+
+    >>> _file_entry("ab", 3)
+    {'sha256': 'ab', 'bytes': 3}
+    """
+    return {"sha256": sha256} if size is None else {"sha256": sha256, "bytes": size}
 
 
 def _now() -> str:

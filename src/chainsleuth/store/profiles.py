@@ -5,10 +5,8 @@ indexes (:mod:`chainsleuth.store.lookup`) a profile reads only the rows it shows
 parts of the partitions that hold them; without them it falls back to SQL over the views.
 Both give the same profile.
 
->>> from chainsleuth.store.dataset import Dataset
->>> ds = Dataset.open("dataset")  # doctest: +SKIP
 >>> genesis_coinbase = "4a5e1e4baab89f3a32518a88c31bc87f618f76673e2cc77ab2127b7afdeda33b"
->>> tx_profile(ds, genesis_coinbase)["n_out"]  # doctest: +SKIP
+>>> tx_profile(ds, genesis_coinbase)["n_out"]  # ds: the regtest chain
 1
 """
 

@@ -31,8 +31,11 @@ def export_tags(ds: Dataset, fmt: str, packs: Collection[str] | None = None) -> 
     InputError for an unknown format, NotFoundError for a pack that is not stored or when there
     are no tags at all.
 
-    >>> # print(export_tags(Dataset.open("case-data"), "csv"))
-    >>> # target_kind,target,label,category,abuse,actor,source,confidence,context,created,...
+    >>> lines = export_tags(ds, "csv").splitlines()  # ds: regtest with the exchange tag packs
+    >>> lines[0]
+    'target_kind,target,label,category,abuse,actor,source,confidence,context,created,lastmod,pack'
+    >>> len(lines)
+    25
     """
     if fmt not in EXPORT_FORMATS:
         raise InputError(f"unknown export format {fmt!r} (valid: {', '.join(EXPORT_FORMATS)})")

@@ -85,7 +85,10 @@ def actor_table(ds: Dataset, min_confidence: int | None = DEFAULT_MIN_CONFIDENCE
     ``min_confidence`` (all tags when None): (addr_id, actor — the tag's actor, else its label —,
     confidence level, pack).
 
-    >>> # actor_table(ds).codes(n_addr) -> per addr_id an actor code for cluster_dataset
+    >>> table = actor_table(ds)  # ds: regtest with the exchange tag packs
+    >>> codes = table.codes(9174)  # per addr_id an actor code for cluster_dataset
+    >>> len(table), int(codes[9]), int((codes > 0).sum())
+    (23, 1, 23)
     """
     path = tags_path(ds)
     if not path.exists():
@@ -117,8 +120,9 @@ def unseen_tags_message(ds: Dataset, run_path: Path, params: dict[str, Any]) -> 
     Compares the tags the run used (its ``tags.parquet``) with the store's tags at the run's
     confidence threshold.
 
-    >>> # unseen_tags_message(ds, run_dir(ds, "default"), run_params(ds, "default"))
-    >>> # "clustering run 'default' did not see 23 tags imported after it (packs ...)"
+    >>> from chainsleuth.cluster.runs import run_dir, run_params
+    >>> print(unseen_tags_message(ds, run_dir(ds, "default"), run_params(ds, "default")))
+    None
     """
     snap = params.get("tags")
     if not isinstance(snap, dict) or "collapse-guard" not in params.get("heuristics", []):

@@ -240,8 +240,12 @@ def import_tag_files(
     problem raises InputError naming file, line and field. Packs already stored under the same
     title are replaced, so importing a file twice does not duplicate its tags.
 
-    >>> # import_tag_files(Dataset.open("case-data"), ["exchanges.yaml"]).packs
-    >>> # {'Exchange deposits': 120}
+    >>> import shutil
+    >>> from chainsleuth.store.dataset import Dataset
+    >>> _ = shutil.copytree(ds.path, tmp / "d", ignore=shutil.ignore_patterns("tags*"))
+    >>> report = import_tag_files(Dataset.open(tmp / "d"), ["tests/data/tagpacks/miners.csv"])
+    >>> report.packs, report.total
+    ({'coinbase payouts': 5}, 5)
     """
     moment = now or datetime.now(UTC).replace(microsecond=0)
     report = ImportReport()
@@ -275,7 +279,9 @@ def query_arrow(ds: Dataset, query: str, tables: dict[str, pa.Table] | None = No
     """Run ``query`` on a fresh cursor of ``ds.con`` (so a pending result elsewhere on the
     connection does not interfere), with ``tables`` registered under their names.
 
-    >>> # query_arrow(ds, "SELECT count(*) AS n FROM x", {"x": some_table})
+    >>> import pyarrow as pa
+    >>> query_arrow(ds, "SELECT count(*) AS n FROM x", {"x": pa.table({"a": [1, 2]})}).to_pylist()
+    [{'n': 2}]
     """
     cur = ds.con.cursor()
     try:
@@ -289,7 +295,8 @@ def query_arrow(ds: Dataset, query: str, tables: dict[str, pa.Table] | None = No
 def register_tags_view(ds: Dataset) -> bool:
     """Create (or refresh) the DuckDB view ``tags`` on ``ds.con``; False if no tags exist.
 
-    >>> # register_tags_view(ds); ds.sql("SELECT count(*) FROM tags").fetchall()
+    >>> register_tags_view(ds), ds.sql("SELECT count(*) FROM tags").fetchall()
+    (True, [(24,)])
     """
     path = tags_path(ds)
     if not path.exists():
@@ -319,8 +326,8 @@ def address_actor_table(ds: Dataset) -> pa.Table:
     present in the dataset; ``actor`` is the tag's actor, or its label when it names none;
     ``category`` may be null. Empty (same columns) when there are no tags.
 
-    >>> # address_actor_table(ds).to_pylist()[0]
-    >>> # {'addr_id': 1042, 'actor': 'exchange-1', 'category': 'exchange'}
+    >>> address_actor_table(ds).to_pylist()[0]
+    {'addr_id': 9, 'actor': 'exchange-1', 'category': 'exchange'}
     """
     path = tags_path(ds)
     if not path.exists():
@@ -337,8 +344,9 @@ def address_actor_table(ds: Dataset) -> pa.Table:
 def labels_for_addresses(ds: Dataset, addr_ids: Sequence[int]) -> dict[int, list[Tag]]:
     """The address and cluster tags of the given addresses; ids without tags are left out.
 
-    >>> # labels_for_addresses(ds, [1042, 7])
-    >>> # {1042: [Tag(target_kind='address', target='bcrt1q...', label='Exchange One', ...)]}
+    >>> found = labels_for_addresses(ds, [9, 7])  # 7 carries no tag
+    >>> list(found), found[9][0].target, found[9][0].label
+    ([9], 'bcrt1q57jxq2ww5f3alrhu3ydxkf8py58s9wgcayuecx', 'Exchange One')
     """
     path = tags_path(ds)
     if not path.exists() or not addr_ids:

@@ -63,8 +63,45 @@ TAG_FIELDS: tuple[str, ...] = (
 _TARGET_FIELDS = ("address", "tx_hash")
 
 
+_MAX_VALUE_NODES = 10_000
+"""Most YAML nodes one field value may expand to (aliases expanded): bounds the work that
+``str`` or JSON of a value can cost, whatever anchors and aliases the file holds."""
+_CONSTRUCT_ERRORS = (
+    yaml.YAMLError,
+    ValueError,  # e.g. a timestamp like 2024-13-01, or !!int on a non-number
+    TypeError,
+    KeyError,  # !!bool on a non-boolean
+    IndexError,  # !!float on an empty value
+    AttributeError,  # !!timestamp on a non-timestamp
+    OverflowError,
+    RecursionError,
+)
+
+
 def _loader() -> yaml.SafeLoader:
     return yaml.SafeLoader("")
+
+
+def _check_expansion(node: yaml.Node, file: str, line: int, key: str) -> None:
+    """Refuse a value of more than ``_MAX_VALUE_NODES`` nodes once aliases are expanded (an
+    alias bomb, or a value that refers to itself)."""
+    stack = [node]
+    seen = 0
+    while stack:
+        current = stack.pop()
+        seen += 1
+        if seen > _MAX_VALUE_NODES:
+            raise fail(
+                file,
+                line,
+                key,
+                f"value too large (over {_MAX_VALUE_NODES} YAML nodes with aliases)",
+            )
+        if isinstance(current, yaml.SequenceNode):
+            stack.extend(current.value)
+        elif isinstance(current, yaml.MappingNode):
+            for pair in current.value:
+                stack.extend(pair)
 
 
 def _mapping(
@@ -87,10 +124,12 @@ def _mapping(
         if key == "tags":
             values[key] = value_node
         else:
+            _check_expansion(value_node, file, key_line, key)
             try:
                 values[key] = loader.construct_object(value_node, deep=True)
-            except yaml.YAMLError as err:
-                raise fail(file, key_line, key, f"bad value: {err}") from None
+            except _CONSTRUCT_ERRORS as err:
+                reason = str(err).replace("\n", " ")
+                raise fail(file, key_line, key, f"bad value: {reason}") from None
     return values, lines
 
 
@@ -104,6 +143,8 @@ def _compose(text: str, file: str) -> list[yaml.Node]:
         raise fail(file, line, None, f"invalid YAML: {reason}") from None
     except yaml.YAMLError as err:
         raise fail(file, 0, None, f"invalid YAML: {err}") from None
+    except RecursionError:
+        raise fail(file, 0, None, "invalid YAML: nested too deeply") from None
 
 
 def _read_pack(

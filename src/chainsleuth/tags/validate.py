@@ -97,7 +97,10 @@ def parse_time(value: Any) -> datetime:
         raise InputError(f"not a date or time: {value!r}")
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise InputError(f"date or time out of range in UTC: {value!r}") from None
 
 
 def _text(value: Any, *, required: bool) -> str | None:
@@ -135,7 +138,10 @@ def _optional_time(value: Any) -> datetime | None:
 
 def _context(value: Any) -> str | None:
     if isinstance(value, dict | list):
-        return json.dumps(value, sort_keys=True, default=str)
+        try:
+            return json.dumps(value, sort_keys=True, default=str)
+        except (TypeError, ValueError, RecursionError) as err:  # mixed or non-text keys, cycles
+            raise InputError(f"context cannot be written as JSON: {err}") from None
     return _text(value, required=False)
 
 

@@ -1,7 +1,10 @@
 """A trace result as plain data: txids, times and labels resolved from the dataset.
 
->>> # trace_to_dict(ds, trace(ds, ["bcrt1q..."]))["endpoints"][0]
->>> # {'node': 34, 'entity': 'exchange-1', 'kind': 'stop', 'value_sats': 120000, ...}
+>>> from chainsleuth.trace.engine import trace
+>>> doc = trace_to_dict(ds, trace(ds, [seed], direction="forward", hops=3))
+>>> end = doc["endpoints"][0]
+>>> end["kind"], end["value_sats"], end["txid"][:16]
+('unspent', 96746703, 'c741011c81db7164')
 """
 
 from __future__ import annotations
@@ -34,7 +37,9 @@ def iso_time(epoch: int) -> str:
 def txid_map(ds: Dataset, graph: FlowGraph, positions: Iterable[int]) -> dict[int, str]:
     """txid (hex) of transaction positions of ``graph``, in one query.
 
-    >>> # txid_map(ds, graph, [0]) -> {0: '0f9188f1...'}
+    >>> from chainsleuth.trace.flowgraph import build_flow_graph
+    >>> txid_map(ds, build_flow_graph(ds), [0])
+    {0: '4a5e1e4baab89f3a32518a88c31bc87f618f76673e2cc77ab2127b7afdeda33b'}
     """
     pos = sorted({int(p) for p in positions if p >= 0})
     if not pos:
@@ -85,7 +90,7 @@ def trace_to_dict(ds: Dataset, result: TraceResult, max_edges: int | None = None
     """Parameters, nodes (with labels), edges and endpoints of a trace, txids resolved; the
     seeds' value, the value each limit dropped, and the dataset and clustering-run tips used.
 
-    >>> # trace_to_dict(ds, result)["parameters"]["policy"] -> 'haircut'
+    The module docstring has a runnable example.
     """
     g = result.graph
     edges = result.edges()

@@ -91,7 +91,9 @@ def exposure(
     ``hops`` hops (see the module docstring). From a dataset, a stale clustering run is refused
     unless ``allow_stale``; every row records the dataset tip it was computed at.
 
-    >>> # exposure(ds, 92)[0] -> ExposureRow('incoming', 'direct', 'unattributed', ...)
+    >>> row = exposure(ds, 92)[0]  # the service's cluster
+    >>> row.direction, row.scope, row.category, row.value, row.tip_height
+    ('incoming', 'direct', 'unattributed', 790048782.0, 473)
     """
     tip: int | None = None
     if isinstance(source, FlowGraph):

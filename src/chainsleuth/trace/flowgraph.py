@@ -248,8 +248,9 @@ def build_flow_graph(
     anything is loaded, unless ``allow_stale`` (then a StaleRunWarning); see
     :func:`chainsleuth.cluster.runs.check_fresh`.
 
-    >>> # g = build_flow_graph(Dataset.open("data/regtest"))
-    >>> # (g.level, g.n_tx) -> ('cluster', 3981)
+    >>> g = build_flow_graph(ds)  # ds: the regtest chain, clustered
+    >>> (g.level, g.n_tx, g.run)
+    ('cluster', 3981, 'default')
     """
     from chainsleuth.cluster.runs import check_fresh, latest_run, load_address_cluster
     from chainsleuth.errors import InputError

@@ -79,8 +79,9 @@ class NodeLabels:
 def load_node_labels(ds: Dataset, graph: FlowGraph) -> NodeLabels:
     """Labels of the graph's nodes from the dataset's imported tags (empty when none).
 
-    >>> # load_node_labels(ds, build_flow_graph(ds)).get(34)
-    >>> # NodeLabel(label='Exchange One', category='exchange', actor='exchange-1')
+    >>> from chainsleuth.trace.flowgraph import build_flow_graph
+    >>> load_node_labels(ds, build_flow_graph(ds)).get(34)
+    NodeLabel(label='Exchange One', category='exchange', actor='exchange-1')
     """
     from chainsleuth.tags.attribution import cluster_labels
     from chainsleuth.tags.store import address_actor_table
