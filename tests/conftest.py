@@ -23,6 +23,19 @@ REGTEST = DATA / "regtest-core-a"
 
 
 @pytest.fixture(scope="session")
+def regtest_raw(regtest_blocks_dir: Path) -> list[bytes]:
+    """The raw regtest blocks in file order (heights 0..473), read from the blk file."""
+    from chainsleuth.chain.network import get_network
+    from chainsleuth.ingest.blkfiles import BlockFiles
+
+    files = BlockFiles.open(regtest_blocks_dir, get_network("regtest"))
+    try:
+        return [files.read_block(rec) for rec in files.scan()]
+    finally:
+        files.close()
+
+
+@pytest.fixture(scope="session")
 def core_blocks() -> list[dict[str, Any]]:
     """Bitcoin Core's own ``getblock <hash> 2`` for every regtest block, in height order."""
     with gzip.open(REGTEST / "getblock" / "blocks.jsonl.gz", "rt") as fh:

@@ -25,7 +25,6 @@ from chainsleuth.chain.hashes import merkle_root_mutated, sha256d
 from chainsleuth.chain.network import NETWORKS, get_network
 from chainsleuth.chain.tx import Tx, TxIn, TxOut
 from chainsleuth.errors import BlockDataError, NetworkMismatchError
-from chainsleuth.ingest.blkfiles import BlockFiles
 
 from .blockcraft import CRAFTED, with_header
 
@@ -209,15 +208,6 @@ def test_check_block_takes_the_parts_the_ingest_has() -> None:
 
 
 # --- every real regtest block passes (mainnet fixture blocks: test_block.py) ----------------
-
-
-@pytest.fixture(scope="module")
-def regtest_raw() -> list[bytes]:
-    files = BlockFiles.open(DATA / "regtest-core-a" / "blocks", REGTEST)
-    try:
-        return [files.read_block(rec) for rec in files.scan()]
-    finally:
-        files.close()
 
 
 def test_every_regtest_core_block_passes(regtest_raw: list[bytes]) -> None:

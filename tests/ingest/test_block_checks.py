@@ -13,22 +13,12 @@ from chainsleuth.chain.hashes import sha256d
 from chainsleuth.chain.network import get_network
 from chainsleuth.errors import BlockDataError
 from chainsleuth.ingest.batch import BlockInput, IndexState, link_batch, prepare_batch
-from chainsleuth.ingest.blkfiles import BlockFiles
 from chainsleuth.ingest.state import new_address_index
 from chainsleuth.store.hashindex import UtxoIndex
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 MAIN = get_network("main")
 REGTEST = get_network("regtest")
-
-
-@pytest.fixture(scope="module")
-def regtest_raw() -> list[bytes]:
-    files = BlockFiles.open(DATA / "regtest-core-a" / "blocks", REGTEST)
-    try:
-        return [files.read_block(rec) for rec in files.scan()]
-    finally:
-        files.close()
 
 
 def _block_hash(raw: bytes) -> bytes:

@@ -115,19 +115,25 @@ def _ratio(num: int, den: int) -> float:
     return num / den if den else 0.0
 
 
+def _query(data: Path, sql: str, txids: list[str]) -> list[tuple[Any, ...]]:
+    """Rows of ``sql`` (one list parameter: hex txids) over the dataset at ``data``."""
+    from chainsleuth.store.dataset import Dataset
+
+    with Dataset.open(data) as ds:
+        return list(ds.sql(sql, [txids]).fetchall())
+
+
 def _direct_withdrawals(
     data: Path, txids: list[str], kinds: dict[str, tuple[str, str]]
 ) -> dict[str, tuple[str, set[str]]]:
     """Payment txid → (exchange, withdrawal txids) for payments spending a withdrawal output."""
-    from chainsleuth.store.dataset import Dataset
-
-    with Dataset.open(data) as ds:
-        rows = ds.sql(
-            "SELECT t.txid, p.txid FROM inputs i JOIN txs t ON t.tx_id = i.tx_id "
-            "JOIN outputs o ON o.out_id = i.out_id JOIN txs p ON p.tx_id = o.tx_id "
-            "WHERE lower(hex(t.txid)) IN (SELECT unnest(?))",
-            [txids],
-        ).fetchall()
+    rows = _query(
+        data,
+        "SELECT t.txid, p.txid FROM inputs i JOIN txs t ON t.tx_id = i.tx_id "
+        "JOIN outputs o ON o.out_id = i.out_id JOIN txs p ON p.tx_id = o.tx_id "
+        "WHERE lower(hex(t.txid)) IN (SELECT unnest(?))",
+        txids,
+    )
     out: dict[str, tuple[str, set[str]]] = {}
     for pay, prev in rows:
         prev_hex = bytes(prev).hex()
@@ -148,15 +154,13 @@ def _true_cashouts(
     data: Path, service_txids: list[str], owner: dict[str, tuple[str, str]]
 ) -> dict[str, int]:
     """Per exchange: what the service's own transactions paid to that exchange's addresses."""
-    from chainsleuth.store.dataset import Dataset
-
-    with Dataset.open(data) as ds:
-        rows = ds.sql(
-            "SELECT a.address, o.value FROM outputs o JOIN txs t ON t.tx_id = o.tx_id "
-            "JOIN addresses a ON a.addr_id = o.addr_id "
-            "WHERE lower(hex(t.txid)) IN (SELECT unnest(?))",
-            [service_txids],
-        ).fetchall()
+    rows = _query(
+        data,
+        "SELECT a.address, o.value FROM outputs o JOIN txs t ON t.tx_id = o.tx_id "
+        "JOIN addresses a ON a.addr_id = o.addr_id "
+        "WHERE lower(hex(t.txid)) IN (SELECT unnest(?))",
+        service_txids,
+    )
     out: dict[str, int] = {}
     for address, value in rows:
         who, role = owner.get(str(address), ("", ""))
@@ -167,14 +171,12 @@ def _true_cashouts(
 
 def _spent_payments(data: Path, txids: list[str]) -> set[tuple[str, int]]:
     """(txid, vout) of the given transactions' outputs that are spent by the tip."""
-    from chainsleuth.store.dataset import Dataset
-
-    with Dataset.open(data) as ds:
-        rows = ds.sql(
-            "SELECT lower(hex(t.txid)), o.vout FROM outputs o JOIN txs t ON t.tx_id = o.tx_id "
-            "WHERE lower(hex(t.txid)) IN (SELECT unnest(?)) AND o.spent_by_tx IS NOT NULL",
-            [txids],
-        ).fetchall()
+    rows = _query(
+        data,
+        "SELECT lower(hex(t.txid)), o.vout FROM outputs o JOIN txs t ON t.tx_id = o.tx_id "
+        "WHERE lower(hex(t.txid)) IN (SELECT unnest(?)) AND o.spent_by_tx IS NOT NULL",
+        txids,
+    )
     return {(str(t), int(v)) for t, v in rows}
 
 

@@ -27,6 +27,7 @@ from chainsleuth.errors import InputError
 from chainsleuth.simulate.fields import Fields, brief
 from chainsleuth.simulate.keys import ADDRESS_TYPES
 from chainsleuth.simulate.profiles import BUILTIN_PROFILES, WalletProfile, parse_profile
+from chainsleuth.yamlnodes import expands_beyond
 
 __all__ = [
     "CoinJoinConfig",
@@ -429,17 +430,7 @@ _CONSTRUCT_ERRORS = (
 def _check_expansion(node: yaml.Node, path: Path) -> None:
     """Refuse a document of more than ``_MAX_NODES`` nodes once aliases are expanded (an alias
     bomb, or a value that refers to itself): reading and reporting it would never end."""
-    stack = [node]
-    seen = 0
-    while stack:
-        current = stack.pop()
-        seen += 1
-        if seen > _MAX_NODES:
-            raise InputError(
-                f"scenario file {path}: too large (over {_MAX_NODES} YAML nodes with aliases)"
-            )
-        if isinstance(current, yaml.SequenceNode):
-            stack.extend(current.value)
-        elif isinstance(current, yaml.MappingNode):
-            for pair in current.value:
-                stack.extend(pair)
+    if expands_beyond(node, _MAX_NODES):
+        raise InputError(
+            f"scenario file {path}: too large (over {_MAX_NODES} YAML nodes with aliases)"
+        )

@@ -217,22 +217,7 @@ def conflicting_tags(ds: Dataset, mapping: np.ndarray) -> pa.Table:
         return CONFLICT_TAGS_SCHEMA.empty_table()
     labels = label_clusters(ds, mapping)
     bad = labels.filter(labels.column("conflict")).column("cluster_id")
-    rows = tagged.filter(pc.is_in(tagged.column("cluster_id"), value_set=bad))
-    order = [("cluster_id", "ascending"), ("actor", "ascending"), ("addr_id", "ascending")]
-    rows = rows.sort_by(order)
-    return pa.table(
-        {
-            "cluster_id": rows.column("cluster_id"),
-            "addr_id": rows.column("addr_id"),
-            "address": rows.column("target"),
-            "label": rows.column("label"),
-            "actor": rows.column("actor"),
-            "category": rows.column("category"),
-            "confidence": rows.column("confidence"),
-            "source": rows.column("source"),
-            "pack": rows.column("pack"),
-        }
-    ).cast(CONFLICT_TAGS_SCHEMA)
+    return _tag_rows(tagged, bad)
 
 
 def conflict_tags(ds: Dataset, run: str | None = None) -> pa.Table:
@@ -325,7 +310,13 @@ def cluster_tag_rows(ds: Dataset, cluster_ids: list[int], run: str | None = None
     (8, ['exchange-1'])
     """
     tagged = tag_clusters(ds, _run_mapping(ds, run))
-    rows = tagged.filter(pc.is_in(tagged.column("cluster_id"), value_set=pa.array(cluster_ids)))
+    return _tag_rows(tagged, pa.array(cluster_ids))
+
+
+def _tag_rows(tagged: pa.Table, cluster_ids: pa.Array | pa.ChunkedArray) -> pa.Table:
+    """The tagged rows of ``cluster_ids`` as :data:`CONFLICT_TAGS_SCHEMA`, by cluster, actor,
+    address."""
+    rows = tagged.filter(pc.is_in(tagged.column("cluster_id"), value_set=cluster_ids))
     rows = rows.sort_by(
         [("cluster_id", "ascending"), ("actor", "ascending"), ("addr_id", "ascending")]
     )

@@ -36,6 +36,7 @@ import yaml
 from chainsleuth.chain.network import Network
 from chainsleuth.tags.model import Pack, Tag
 from chainsleuth.tags.validate import RawTag, build_tag, fail
+from chainsleuth.yamlnodes import expands_beyond
 
 __all__ = ["HEADER_FIELDS", "TAG_FIELDS", "read_tagpacks", "write_tagpacks"]
 
@@ -85,23 +86,10 @@ def _loader() -> yaml.SafeLoader:
 def _check_expansion(node: yaml.Node, file: str, line: int, key: str) -> None:
     """Refuse a value of more than ``_MAX_VALUE_NODES`` nodes once aliases are expanded (an
     alias bomb, or a value that refers to itself)."""
-    stack = [node]
-    seen = 0
-    while stack:
-        current = stack.pop()
-        seen += 1
-        if seen > _MAX_VALUE_NODES:
-            raise fail(
-                file,
-                line,
-                key,
-                f"value too large (over {_MAX_VALUE_NODES} YAML nodes with aliases)",
-            )
-        if isinstance(current, yaml.SequenceNode):
-            stack.extend(current.value)
-        elif isinstance(current, yaml.MappingNode):
-            for pair in current.value:
-                stack.extend(pair)
+    if expands_beyond(node, _MAX_VALUE_NODES):
+        raise fail(
+            file, line, key, f"value too large (over {_MAX_VALUE_NODES} YAML nodes with aliases)"
+        )
 
 
 def _mapping(
