@@ -3,7 +3,9 @@
 One row per *eligible* output (see :class:`~chainsleuth.heuristics.change.ChangeContext`: an
 ordinary spend with ≥ 2 outputs, all paying addresses); every feature is a float32 column
 computed over the whole view with numpy (no per-transaction Python loop). The matrix costs
-4 bytes per feature per eligible output (``len(FEATURES)`` × 4 ≈ 190 B per output).
+4 bytes per feature per eligible output (``len(FEATURES)`` × 4 ≈ 190 B per output), plus a
+scratch table of script-type counts, 16 × 8 = 128 B per transaction, while it is built: whole-chain
+in RAM like the chain view itself (an opt-in heuristic until clustering streams; issue 10).
 
 Features, by family:
 
