@@ -12,7 +12,19 @@ from __future__ import annotations
 
 import yaml
 
-__all__ = ["expands_beyond"]
+__all__ = ["CONSTRUCT_ERRORS", "expands_beyond"]
+
+CONSTRUCT_ERRORS = (
+    ValueError,  # a timestamp like 2024-13-01, !!int on a non-number
+    TypeError,
+    KeyError,  # !!bool on a non-boolean
+    IndexError,  # !!float on an empty value
+    AttributeError,  # !!timestamp on a non-timestamp
+    OverflowError,
+    RecursionError,
+)
+"""What PyYAML's constructors raise on values it cannot build; a reader turns them into its
+own one-line InputError."""
 
 
 def expands_beyond(node: yaml.Node, limit: int) -> bool:

@@ -27,7 +27,7 @@ from chainsleuth.errors import InputError
 from chainsleuth.simulate.fields import Fields, brief
 from chainsleuth.simulate.keys import ADDRESS_TYPES
 from chainsleuth.simulate.profiles import BUILTIN_PROFILES, WalletProfile, parse_profile
-from chainsleuth.yamlnodes import expands_beyond
+from chainsleuth.yamlnodes import CONSTRUCT_ERRORS, expands_beyond
 
 __all__ = [
     "CoinJoinConfig",
@@ -416,15 +416,7 @@ def load_scenario(path: Path | str) -> Scenario:
 
 _MAX_NODES = 100_000
 """Most YAML nodes a scenario may expand to (aliases expanded)."""
-_CONSTRUCT_ERRORS = (
-    ValueError,  # a timestamp like 2024-13-01, !!int on a non-number
-    TypeError,
-    KeyError,  # !!bool on a non-boolean
-    IndexError,  # !!float on an empty value
-    AttributeError,  # !!timestamp on a non-timestamp
-    OverflowError,
-    RecursionError,
-)
+_CONSTRUCT_ERRORS = CONSTRUCT_ERRORS
 
 
 def _check_expansion(node: yaml.Node, path: Path) -> None:

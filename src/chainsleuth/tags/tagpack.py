@@ -36,7 +36,7 @@ import yaml
 from chainsleuth.chain.network import Network
 from chainsleuth.tags.model import Pack, Tag
 from chainsleuth.tags.validate import RawTag, build_tag, fail
-from chainsleuth.yamlnodes import expands_beyond
+from chainsleuth.yamlnodes import CONSTRUCT_ERRORS, expands_beyond
 
 __all__ = ["HEADER_FIELDS", "TAG_FIELDS", "read_tagpacks", "write_tagpacks"]
 
@@ -67,16 +67,7 @@ _TARGET_FIELDS = ("address", "tx_hash")
 _MAX_VALUE_NODES = 10_000
 """Most YAML nodes one field value may expand to (aliases expanded): bounds the work that
 ``str`` or JSON of a value can cost, whatever anchors and aliases the file holds."""
-_CONSTRUCT_ERRORS = (
-    yaml.YAMLError,
-    ValueError,  # e.g. a timestamp like 2024-13-01, or !!int on a non-number
-    TypeError,
-    KeyError,  # !!bool on a non-boolean
-    IndexError,  # !!float on an empty value
-    AttributeError,  # !!timestamp on a non-timestamp
-    OverflowError,
-    RecursionError,
-)
+_CONSTRUCT_ERRORS = (yaml.YAMLError, *CONSTRUCT_ERRORS)
 
 
 def _loader() -> yaml.SafeLoader:
