@@ -106,6 +106,7 @@ def cluster_cmd(
                 max_merge_size=max_merge_size,
                 progress=lambda msg: bar.update(task, description=msg),
                 force=force,
+                budget=budget,
             )
         except Interrupted as stop:
             runs = ds.path / "derived" / "clusters"

@@ -110,7 +110,9 @@ class ActorTable:
         """The distinct (addr_id, actor, confidence) rows the snapshot hash covers."""
         return {(a, x, c) for a, x, c, _p in self.rows}
 
-    def codes(self, n_addr: int) -> I64 | None:
+    def codes(
+        self, n_addr: int, dtype: type[np.signedinteger[Any]] = np.int64
+    ) -> NDArray[Any] | None:
         """Per addr_id an actor code (0 = untagged), or None when no address is tagged.
 
         An address whose tags name two actors is left untagged: it cannot arbitrate.
@@ -122,7 +124,7 @@ class ActorTable:
             return None
         names = sorted({x for _a, x, _c, _p in self.rows})
         code_of = {name: i + 1 for i, name in enumerate(names)}
-        out = np.zeros(n_addr, dtype=np.int64)
+        out = np.zeros(n_addr, dtype=dtype)
         for a, x, _c, _p in self.rows:
             if 0 <= a < n_addr:
                 code = code_of[x]

@@ -49,6 +49,7 @@ import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
 import chainsleuth
+from chainsleuth.budget import MemoryBudget
 from chainsleuth.cluster import DEFAULT_MAX_MERGE_SIZE
 from chainsleuth.cluster.actors import ActorTable
 from chainsleuth.cluster.links import (
@@ -59,6 +60,7 @@ from chainsleuth.cluster.links import (
 )
 from chainsleuth.cluster.spec import HeuristicSpec, parse_heuristics
 from chainsleuth.cluster.stats import cluster_stats, member_stats
+from chainsleuth.cluster.stream import HELD_REASONS, StreamedCounts, cluster_streamed
 from chainsleuth.errors import InputError
 from chainsleuth.graph.unionfind import NO_GUARD, new_parent, roots_to_min_ids, union_links
 from chainsleuth.heuristics.change import ChangeContext, changeless_txs, signals_of
@@ -82,6 +84,8 @@ __all__ = [
 
 I64 = NDArray[np.int64]
 Progress = Callable[[str], None]
+ENGINES = ("stream", "memory")
+"""Clustering engines: windows within a memory budget, or the whole chain view in RAM."""
 TMP_DIR = ".tmp"
 """Folder of ``derived/clusters/`` holding runs being written (never a run itself)."""
 
@@ -115,8 +119,18 @@ def _vetoed(links: ChangeLinks, keep_tx: NDArray[np.bool_] | None) -> ChangeLink
     return ChangeLinks(links.tx[keep], links.out[keep], rules, prob)
 
 
-def build_links(view: ChainView, spec: HeuristicSpec) -> tuple[Links, int]:
+def build_links(
+    view: ChainView,
+    spec: HeuristicSpec,
+    *,
+    coinjoin: NDArray[np.bool_] | None = None,
+    facts: dict[str, Any] | None = None,
+) -> tuple[Links, int]:
     """All links a spec asks for, in chain order; also returns the number of CoinJoins.
+
+    A view of a part of the chain passes the facts it cannot see itself as ``facts``
+    (keyword arguments of :meth:`~chainsleuth.heuristics.change.ChangeContext.of`: co-spend
+    clusters, spenders, address history); ``coinjoin`` when already detected.
 
     >>> from chainsleuth.cluster.spec import parse_heuristics
     >>> from chainsleuth.heuristics.view import ChainView
@@ -129,12 +143,13 @@ def build_links(view: ChainView, spec: HeuristicSpec) -> tuple[Links, int]:
     >>> (len(links), n_cj)
     (1, 0)
     """
-    coinjoin = detect_coinjoins(view).mask
+    if coinjoin is None:
+        coinjoin = detect_coinjoins(view).mask
     parts: list[Links] = []
     if spec.multi_input:
         parts.append(multi_input_links(view, skip=coinjoin))
-    if spec.change or spec.self_transfer or spec.change_model is not None:
-        ctx = ChangeContext.of(view, coinjoin)
+    if spec.needs_change_context:
+        ctx = ChangeContext.of(view, coinjoin, **(facts or {}))
         keep = ~changeless_txs(ctx) if spec.changeless_veto else None
         if spec.change:
             signals = signals_of(ctx, list(spec.change))
@@ -147,10 +162,6 @@ def build_links(view: ChainView, spec: HeuristicSpec) -> tuple[Links, int]:
         if spec.self_transfer:
             parts.append(change_links(view, self_transfers(ctx)))
     return concat_links(parts), int(coinjoin.sum())
-
-
-HELD_REASONS = ("collapse-guard", "actor-guard")
-"""``held.parquet`` reasons: both sides too large; the sides carry tags of different actors."""
 
 
 def _held_reasons(links: Links, held: I64, cluster: I64, codes: I64 | None) -> NDArray[np.int32]:
@@ -200,8 +211,17 @@ def cluster_dataset(
     max_merge_size: int = DEFAULT_MAX_MERGE_SIZE,
     progress: Progress | None = None,
     force: bool = False,
+    budget: MemoryBudget | None = None,
+    engine: str = "stream",
+    window_rows: int | None = None,
 ) -> ClusterRun:
     """Cluster a dataset's addresses and write the run (see the module docstring).
+
+    ``engine="stream"`` (the default) reads the chain one window at a time within ``budget``
+    (default: the machine's, see :class:`~chainsleuth.budget.MemoryBudget`);
+    ``engine="memory"`` loads the whole chain view at once (the reference the streamed engine
+    is tested against; only for small chains). Both write the same rows. ``window_rows``
+    overrides the rows per window the budget gives (tests and benches use tiny windows).
 
     ``heuristics`` is ``multi-input``, ``default`` or a list (see
     :func:`~chainsleuth.cluster.spec.parse_heuristics`); ``name`` defaults to it. ``actors``
@@ -230,9 +250,17 @@ def cluster_dataset(
             f"clustering run {run_name!r} already exists: {final_dir} (--force overwrites, "
             "or choose another --name)"
         )
+    if engine not in ENGINES:
+        raise InputError(f"unknown clustering engine: {engine!r} ({', '.join(ENGINES)})")
     run_dir = _temp_run_dir(final_dir)
     try:
-        result = _cluster_into(ds, spec, run_name, run_dir, actors, max_merge_size, say)
+        if engine == "memory":
+            result = _cluster_into(ds, spec, run_name, run_dir, actors, max_merge_size, say)
+        else:
+            result = _cluster_streamed_into(
+                ds, spec, run_name, run_dir, actors, max_merge_size, say,
+                budget or MemoryBudget.from_option(None), window_rows,
+            )  # fmt: skip
         say("publishing run")
         _publish(run_dir, final_dir)
     except BaseException:
@@ -313,12 +341,57 @@ def _cluster_into(
     _write_parquet(pa.table(held_cols), run_dir / "held.parquet")
     _write_parquet(table.to_arrow(), run_dir / "tags.parquet")
     _write_parquet(member_stats(view, cluster), run_dir / "members.parquet")
+    counts = StreamedCounts(
+        int(view.n_addr), len(stats["cluster_id"]), len(links), len(merged), len(held),
+        n_coinjoins, 1,
+    )  # fmt: skip
+    _write_params(ds, spec, run_name, run_dir, table, guard, actor is not None, counts)
+    return _summary(run_name, run_dir, counts, started)
+
+
+def _cluster_streamed_into(
+    ds: Dataset,
+    spec: HeuristicSpec,
+    run_name: str,
+    run_dir: Path,
+    actors: ActorTable | None,
+    max_merge_size: int,
+    say: Progress,
+    budget: MemoryBudget,
+    window_rows: int | None,
+) -> ClusterRun:
+    """The run's work, streamed window by window (:mod:`chainsleuth.cluster.stream`)."""
+    started = time.perf_counter()
+    table = actors if actors is not None else ActorTable.from_rows([], None)
+    n_addr = int(ds.manifest.counts.get("addresses", 0))
+    # the guard's actor per root: int32 (4 B per address), updated in place by the unions
+    codes = table.codes(n_addr, np.int32) if spec.collapse_guard else None
+    guard = max_merge_size if spec.collapse_guard else NO_GUARD
+    counts = cluster_streamed(
+        ds, spec, run_dir, actor_codes=codes, guard=guard, budget=budget, say=say,
+        max_rows=window_rows,
+    )  # fmt: skip
+    _write_parquet(table.to_arrow(), run_dir / "tags.parquet")
+    _write_params(ds, spec, run_name, run_dir, table, guard, codes is not None, counts)
+    return _summary(run_name, run_dir, counts, started)
+
+
+def _write_params(
+    ds: Dataset,
+    spec: HeuristicSpec,
+    run_name: str,
+    run_dir: Path,
+    table: ActorTable,
+    guard: int,
+    actor_guard: bool,
+    counts: StreamedCounts,
+) -> None:
     params = {
         "name": run_name,
         "heuristics": spec.names(),
         "thresholds": {
             "max_merge_size": int(guard) if spec.collapse_guard else None,
-            "actor_guard": actor is not None,
+            "actor_guard": actor_guard,
             "min_agree": 2,
         },
         "tip_height": int(ds.tip_height),
@@ -327,25 +400,28 @@ def _cluster_into(
         "chainsleuth_version": chainsleuth.__version__,
         "created": datetime.now(UTC).isoformat(timespec="microseconds"),
         "counts": {
-            "addresses": int(view.n_addr),
-            "clusters": len(stats["cluster_id"]),
-            "links": len(links),
-            "unions": len(merged),
-            "held": len(held),
-            "coinjoins": n_coinjoins,
+            "addresses": counts.n_addresses,
+            "clusters": counts.n_clusters,
+            "links": counts.n_links,
+            "unions": counts.n_unions,
+            "held": counts.n_held,
+            "coinjoins": counts.n_coinjoins,
         },
     }
     tmp = run_dir / "params.json.tmp"
     tmp.write_text(json.dumps(params, indent=2) + "\n")
     os.replace(tmp, run_dir / "params.json")
+
+
+def _summary(run_name: str, run_dir: Path, counts: StreamedCounts, started: float) -> ClusterRun:
     return ClusterRun(
         name=run_name,
         path=run_dir,
-        n_addresses=int(view.n_addr),
-        n_clusters=len(stats["cluster_id"]),
-        n_links=len(links),
-        n_unions=len(merged),
-        n_held=len(held),
-        n_coinjoins=n_coinjoins,
+        n_addresses=counts.n_addresses,
+        n_clusters=counts.n_clusters,
+        n_links=counts.n_links,
+        n_unions=counts.n_unions,
+        n_held=counts.n_held,
+        n_coinjoins=counts.n_coinjoins,
         seconds=time.perf_counter() - started,
     )

@@ -43,6 +43,25 @@ class HeuristicSpec:
     changeless_veto: bool = False
     """drop change links in transactions that look changeless (see ``changeless_txs``)"""
 
+    @property
+    def needs_change_context(self) -> bool:
+        """Whether any part judges outputs (change, self-transfer, the change model).
+
+        >>> parse_heuristics("multi-input").needs_change_context
+        False
+        """
+        return bool(self.change) or self.self_transfer or self.change_model is not None
+
+    @property
+    def needs_cospend(self) -> bool:
+        """Whether a part reads the co-spend clusters of the whole chain
+        (``cospent_elsewhere``, the change model's features).
+
+        >>> parse_heuristics("default").needs_cospend
+        False
+        """
+        return "cospent_elsewhere" in self.change or self.change_model is not None
+
     def names(self) -> list[str]:
         """The heuristics as recorded in ``params.json``.
 

@@ -48,6 +48,12 @@ from numpy.typing import NDArray
 from chainsleuth.heuristics.coinjoin import detect_coinjoins
 from chainsleuth.heuristics.cospend import first_input_addr, multi_input_clusters
 from chainsleuth.heuristics.outputs import min_input_value, output_in_inputs
+from chainsleuth.heuristics.txfacts import (
+    IN_ONE,
+    OUT_TWO,
+    SpenderFacts,
+    tx_fingerprint,
+)
 from chainsleuth.heuristics.view import ChainView
 
 __all__ = [
@@ -73,15 +79,6 @@ __all__ = [
 BoolArray = NDArray[np.bool_]
 I64 = NDArray[np.int64]
 
-SEQUENCE_FINAL_MINUS_ONE = 0xFFFFFFFE
-"""Inputs with a sequence below this signal BIP125 replace-by-fee."""
-
-ANTI_FEE_SNIPING_WINDOW = 100
-"""Core sets nLockTime to the tip height, sometimes up to 100 blocks lower (anti-fee-sniping)."""
-
-LOCKTIME_THRESHOLD = 500_000_000
-"""nLockTime values at or above this are timestamps."""
-
 
 @dataclass(frozen=True)
 class ChangeContext:
@@ -101,13 +98,38 @@ class ChangeContext:
     """per transaction: detected CoinJoin"""
     given_cospend: I64 | None = None
     """co-spend clusters supplied by the caller (else computed when first needed)"""
+    given_cospend_size: I64 | None = None
+    """per address: the size of its co-spend cluster, when the caller supplies the clusters
+    of a part of the chain (else counted over the view)"""
+    given_spender: SpenderFacts | None = None
+    """facts about each output's spender supplied by the caller (else taken from the view's
+    ``out_spent_by`` when first needed)"""
+    detailed_spender: bool = False
+    """compute the spender's exact counts, height and version too (the change model's
+    features need them)"""
 
     @cached_property
     def cospend_cluster(self) -> I64:
-        """Per address: its cluster under multi-input (co-spend) links alone."""
+        """Per address: its cluster under multi-input (co-spend) links alone (a label: equal
+        labels, same cluster)."""
         if self.given_cospend is not None:
             return self.given_cospend
         return multi_input_clusters(self.view, skip=self.coinjoin)
+
+    @cached_property
+    def cospend_size(self) -> I64:
+        """Per address: how many addresses its co-spend cluster holds."""
+        if self.given_cospend_size is not None:
+            return self.given_cospend_size
+        label = self.cospend_cluster
+        return np.bincount(label, minlength=self.view.n_addr).astype(np.int64)[label]
+
+    @cached_property
+    def spender(self) -> SpenderFacts:
+        """Per output: facts about the transaction spending it."""
+        if self.given_spender is not None:
+            return self.given_spender
+        return SpenderFacts.of_view(self.view, detailed=self.detailed_spender)
 
     @cached_property
     def sender_cluster(self) -> I64:
@@ -122,8 +144,19 @@ class ChangeContext:
         view: ChainView,
         coinjoin: BoolArray | None = None,
         cospend_cluster: I64 | None = None,
+        *,
+        cospend_size: I64 | None = None,
+        spender: SpenderFacts | None = None,
+        addr_first_out: I64 | None = None,
+        addr_n_outputs: I64 | None = None,
+        detailed_spender: bool = False,
     ) -> ChangeContext:
         """Compute the shared facts; CoinJoins and co-spend clusters unless given.
+
+        A view of a part of the chain (a window) gives the facts it cannot see itself:
+        ``cospend_cluster`` with ``cospend_size``, ``spender``, and per address
+        ``addr_first_out`` (a position in the view, or -1 when the address was paid before
+        it) and ``addr_n_outputs`` (over the whole chain).
 
         >>> from chainsleuth.heuristics.view import ChainView
         >>> v = ChainView.from_columns(
@@ -142,18 +175,23 @@ class ChangeContext:
         eligible_tx = (
             ~view.is_coinbase & ~coinjoin & (view.tx_n_in >= 1) & (view.tx_n_out >= 2)
         ) & (n_addr_outs == view.tx_n_out)
-        first = np.full(view.n_addr, np.iinfo(np.int64).max, dtype=np.int64)
-        positions = np.arange(view.n_out, dtype=np.int64)
-        np.minimum.at(first, view.out_addr[has_addr], positions[has_addr])
-        counts = np.bincount(view.out_addr[has_addr], minlength=view.n_addr).astype(np.int64)
+        if addr_first_out is None:
+            addr_first_out = np.full(view.n_addr, np.iinfo(np.int64).max, dtype=np.int64)
+            positions = np.arange(view.n_out, dtype=np.int64)
+            np.minimum.at(addr_first_out, view.out_addr[has_addr], positions[has_addr])
+        if addr_n_outputs is None:
+            addr_n_outputs = np.bincount(view.out_addr[has_addr], minlength=view.n_addr)
         return cls(
             view=view,
             eligible_tx=eligible_tx,
             eligible_out=eligible_tx[view.out_tx] & has_addr,
-            addr_first_out=first,
-            addr_n_outputs=counts,
+            addr_first_out=addr_first_out,
+            addr_n_outputs=np.asarray(addr_n_outputs, dtype=np.int64),
             coinjoin=coinjoin,
             given_cospend=cospend_cluster,
+            given_cospend_size=cospend_size,
+            given_spender=spender,
+            detailed_spender=detailed_spender,
         )
 
 
@@ -317,25 +355,6 @@ def round_number(ctx: ChangeContext) -> BoolArray:
     return ~is_round(ctx.view.out_value)
 
 
-def _tx_fingerprint(view: ChainView) -> I64:
-    """Per transaction: version, locktime style and RBF signalling packed into one integer."""
-    rbf = np.zeros(view.n_tx, dtype=np.bool_)
-    signalling = view.in_sequence < SEQUENCE_FINAL_MINUS_ONE
-    rbf[view.in_tx[signalling]] = True
-    lock = view.locktime
-    height = view.height.astype(np.int64)
-    style = np.where(
-        lock == 0,
-        0,
-        np.where(
-            lock >= LOCKTIME_THRESHOLD,
-            3,
-            np.where((lock <= height) & (lock >= height - ANTI_FEE_SNIPING_WINDOW), 1, 2),
-        ),
-    )
-    return (np.minimum(view.version, 255) * 8 + style * 2 + rbf).astype(np.int64)
-
-
 def fingerprint(ctx: ChangeContext) -> BoolArray:
     """Fingerprint consistency: the output's spender shares this tx's version/locktime/RBF.
 
@@ -346,11 +365,9 @@ def fingerprint(ctx: ChangeContext) -> BoolArray:
     outputs stay possible.
     """
     view = ctx.view
-    fp = _tx_fingerprint(view)
-    spender = view.out_spent_by
-    spent = spender >= 0
-    same = fp[np.maximum(spender, 0)] == fp[view.out_tx]
-    return ~spent | same
+    spender = ctx.spender
+    same = spender.fingerprint == tx_fingerprint(view)[view.out_tx]
+    return np.asarray(~spender.spent | same, dtype=np.bool_)
 
 
 def peel_chain(ctx: ChangeContext) -> BoolArray:
@@ -363,15 +380,14 @@ def peel_chain(ctx: ChangeContext) -> BoolArray:
     payee of an exchange withdrawal who happens to spend the coin alone.
     """
     view = ctx.view
-    spender = view.out_spent_by
-    s = np.maximum(spender, 0)
     step = (view.tx_n_in == 1) & (view.tx_n_out == 2)
     largest = np.zeros(view.n_tx, dtype=np.int64)
     has_out = view.tx_n_out > 0
     if view.n_out:
         largest[has_out] = np.maximum.reduceat(view.out_value, view.out_start[:-1][has_out])
     remainder = view.out_value == largest[view.out_tx]
-    return (spender >= 0) & step[view.out_tx] & step[s] & remainder
+    spender_step = ctx.spender.has(IN_ONE) & ctx.spender.has(OUT_TWO)
+    return np.asarray(spender_step & step[view.out_tx] & remainder, dtype=np.bool_)
 
 
 def output_order(ctx: ChangeContext) -> BoolArray:
@@ -399,8 +415,7 @@ def cospent_elsewhere(ctx: ChangeContext) -> BoolArray:
     view = ctx.view
     addr = np.maximum(view.out_addr, 0)
     cluster = ctx.cospend_cluster[addr]
-    size = np.bincount(ctx.cospend_cluster, minlength=view.n_addr)
-    elsewhere = (cluster != ctx.sender_cluster[view.out_tx]) & (size[cluster] >= 2)
+    elsewhere = (cluster != ctx.sender_cluster[view.out_tx]) & (ctx.cospend_size[addr] >= 2)
     return ~(elsewhere & (view.out_addr >= 0))
 
 

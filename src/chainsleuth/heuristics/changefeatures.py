@@ -47,15 +47,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from chainsleuth.heuristics.change import (
-    ANTI_FEE_SNIPING_WINDOW,
     CHANGE_HEURISTICS,
-    LOCKTIME_THRESHOLD,
-    SEQUENCE_FINAL_MINUS_ONE,
     ChangeContext,
     ChangeSignal,
     signals_of,
 )
+from chainsleuth.heuristics.cospend import first_input_addr
 from chainsleuth.heuristics.outputs import min_input_value, output_in_inputs
+from chainsleuth.heuristics.txfacts import SpenderFacts, lock_style, rbf_signalling
 
 __all__ = ["FEATURES", "LEAKY", "ChangeFeatures", "change_features"]
 
@@ -149,14 +148,6 @@ def _digits(values: I64) -> tuple[I64, I64]:
     return trailing, significant.astype(np.int64)
 
 
-def _lock_style(ctx: ChangeContext) -> I64:
-    view = ctx.view
-    lock = view.locktime
-    height = view.height.astype(np.int64)
-    near = (lock <= height) & (lock >= height - ANTI_FEE_SNIPING_WINDOW)
-    return np.where(lock == 0, 0, np.where(lock >= LOCKTIME_THRESHOLD, 3, np.where(near, 1, 2)))
-
-
 def _per_tx_reduce(ufunc: np.ufunc, values: NDArray[np.generic], start: I64, init: float) -> F32:
     """``ufunc.reduceat`` per transaction segment, ``init`` for empty segments."""
     n = len(start) - 1
@@ -205,23 +196,28 @@ def change_features(
     cols["out_type"] = out_type[rows]
 
     # the spending transaction against this one
-    spender = view.out_spent_by[rows]
-    spent = spender >= 0
-    s = np.maximum(spender, 0)
-    rbf = np.zeros(view.n_tx, dtype=np.bool_)
-    rbf[view.in_tx[view.in_sequence < SEQUENCE_FINAL_MINUS_ONE]] = True
-    style = _lock_style(ctx)
+    facts = ctx.spender
+    if facts.detail is None:
+        if ctx.given_spender is not None:
+            raise ValueError("change features need the spenders' detail (TxDetail)")
+        facts = SpenderFacts.of_view(view, detailed=True)
+    assert facts.detail is not None
+    detail = facts.detail
+    spent = facts.spent[rows]
+    code = facts.code[rows].astype(np.int64)
+    rbf = rbf_signalling(view)
+    style = lock_style(view)
 
-    def agree(a: NDArray[np.generic]) -> NDArray[np.int64]:
-        return np.where(spent, (a[s] == a[tx]).astype(np.int64), -1)
+    def agree(theirs: NDArray[np.generic], ours: NDArray[np.generic]) -> NDArray[np.int64]:
+        return np.where(spent, (theirs == ours).astype(np.int64), -1)
 
     cols["spent"] = spent
-    cols["spend_same_version"] = agree(view.version)
-    cols["spend_same_lockstyle"] = agree(style)
-    cols["spend_same_rbf"] = agree(rbf)
-    cols["spender_n_in"] = np.where(spent, n_in[s], -1)
-    cols["spender_n_out"] = np.where(spent, n_out[s], -1)
-    delay = view.height[s].astype(np.int64) - view.height[tx].astype(np.int64)
+    cols["spend_same_version"] = agree(detail.version[rows].astype(np.int64), view.version[tx])
+    cols["spend_same_lockstyle"] = agree((code >> 1) & 3, style[tx])
+    cols["spend_same_rbf"] = agree((code & 1).astype(np.bool_), rbf[tx])
+    cols["spender_n_in"] = np.where(spent, detail.n_in[rows].astype(np.int64), -1)
+    cols["spender_n_out"] = np.where(spent, detail.n_out[rows].astype(np.int64), -1)
+    delay = detail.height[rows].astype(np.int64) - view.height[tx].astype(np.int64)
     cols["spend_delay"] = np.where(spent, np.log1p(np.maximum(delay, 0)), -1.0)
 
     # amounts
@@ -248,14 +244,15 @@ def change_features(
     cols["n_fresh_outs"] = np.bincount(view.out_tx[fresh], minlength=view.n_tx)[tx]
 
     # co-spend clusters
-    cluster = ctx.cospend_cluster
-    size = np.bincount(cluster, minlength=view.n_addr)
-    out_cluster = cluster[addr]
+    out_cluster = ctx.cospend_cluster[addr]
+    out_size = ctx.cospend_size[addr]
     sender = ctx.sender_cluster[tx]
+    anchor = first_input_addr(view)[tx]
+    sender_size = ctx.cospend_size[np.maximum(anchor, 0)]
     cols["same_cospend"] = (sender >= 0) & (out_cluster == sender)
-    cols["other_cospend"] = (out_cluster != sender) & (size[out_cluster] >= 2)
-    cols["log_out_cluster"] = np.log1p(size[out_cluster])
-    cols["log_sender_cluster"] = np.where(sender >= 0, np.log1p(size[np.maximum(sender, 0)]), 0)
+    cols["other_cospend"] = (out_cluster != sender) & (out_size >= 2)
+    cols["log_out_cluster"] = np.log1p(out_size)
+    cols["log_sender_cluster"] = np.where(anchor >= 0, np.log1p(sender_size), 0)
 
     matrix = np.empty((len(rows), len(FEATURES)), dtype=np.float32)
     for j, name in enumerate(FEATURES):

@@ -32,6 +32,7 @@ import numpy as np
 
 from chainsleuth.heuristics.change import ChangeContext, fresh_address, script_type
 from chainsleuth.heuristics.consensus import ChangeLinks
+from chainsleuth.heuristics.txfacts import IN_ONE, OUT_LE_TWO
 
 __all__ = ["SELF_TRANSFER", "self_transfers"]
 
@@ -53,9 +54,8 @@ def self_transfers(ctx: ChangeContext) -> ChangeLinks:
     tx = np.flatnonzero(tx_ok)
     one_time = fresh_address(ctx)[out]  # also requires an address
     same_type = script_type(ctx)[out]
-    spender = view.out_spent_by[out]
-    s = np.maximum(spender, 0)
     # spent alone (so never co-spent with another wallet's coins), into at most two outputs
-    moved_on = (spender >= 0) & (n_in[s] == 1) & (n_out[s] <= 2)
+    spender = ctx.spender
+    moved_on = (spender.has(IN_ONE) & spender.has(OUT_LE_TWO))[out]
     keep = one_time & same_type & moved_on
     return ChangeLinks(tx[keep], out[keep], [SELF_TRANSFER] * int(keep.sum()))
