@@ -175,3 +175,47 @@ def test_simulated_economy(tmp_path: Path) -> None:
 def test_unknown_engine(tagged: Dataset) -> None:
     with pytest.raises(InputError, match="unknown clustering engine: 'spark!'"):
         cluster_dataset(tagged, "multi-input", "x", engine="spark!")
+
+
+_KILL_SCRIPT = """
+import sys
+from chainsleuth.budget import MemoryBudget
+from chainsleuth.cluster.run import cluster_dataset
+from chainsleuth.store.dataset import Dataset
+with Dataset.open(sys.argv[1]) as ds:
+    cluster_dataset(ds, "default", "killed", window_rows=300, force=True,
+                    budget=MemoryBudget(64 << 20, "option"))
+"""
+
+
+@pytest.mark.slow
+def test_kill_9_mid_run_leaves_nothing_and_a_rerun_is_identical(
+    regtest_dataset: Path, tmp_path: Path
+) -> None:
+    """A streamed run killed at any moment leaves no run (only its temporary folder, which
+    the next run clears); the re-run writes the reference rows."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "dataset"
+    shutil.copytree(regtest_dataset, path, ignore=shutil.ignore_patterns("derived"))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
+    runs = path / "derived" / "clusters"
+    for delay in (1.5, 3.0, 5.0):
+        proc = subprocess.Popen([sys.executable, "-c", _KILL_SCRIPT, str(path)], env=env)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        if proc.returncode == -signal.SIGKILL:
+            assert not (runs / "killed").exists() or (runs / "killed" / "params.json").exists()
+    with Dataset.open(path) as ds:
+        ref = cluster_dataset(ds, "default", "reference", engine="memory")
+        again = cluster_dataset(
+            ds, "default", "killed", window_rows=300, force=True,
+            budget=MemoryBudget(64 << 20, "option"),
+        )  # fmt: skip
+    assert_same_run(ref.path, again.path)
+    assert [p.name for p in (runs / ".tmp").iterdir()] == []
