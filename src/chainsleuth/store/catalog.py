@@ -70,6 +70,51 @@ def create_views(con: duckdb.DuckDBPyConnection, data: Path, manifest: Manifest)
             con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM {src}")
 
 
+DERIVED_VIEWS: dict[str, str] = {}
+"""Views over derived Parquet files that modules above ``store/`` register (view name → path
+relative to the dataset; ``tags/store.py`` registers ``tags``). :class:`Dataset` creates the
+ones whose file exists, so ``store/`` knows their names only through this registry."""
+
+
+def register_derived_view(name: str, relpath: str) -> None:
+    """Ask every dataset opened from now on for a view ``name`` over ``DATASET/relpath``.
+
+    >>> register_derived_view("doc_example", "derived/x.parquet"); DERIVED_VIEWS["doc_example"]
+    'derived/x.parquet'
+    >>> del DERIVED_VIEWS["doc_example"]
+    """
+    if not name.isidentifier():
+        raise ValueError(f"not a view name: {name!r}")
+    DERIVED_VIEWS[name] = relpath
+
+
+def create_parquet_view(con: duckdb.DuckDBPyConnection, name: str, path: Path) -> bool:
+    """Create (or refresh) view ``name`` over one Parquet file; False when it does not exist.
+
+    >>> import duckdb
+    >>> create_parquet_view(duckdb.connect(), "x", Path("/nonexistent.parquet"))
+    False
+    """
+    if not name.isidentifier():
+        raise ValueError(f"not a view name: {name!r}")
+    if not path.exists():
+        return False
+    quoted = "'" + str(path).replace("'", "''") + "'"
+    cur = con.cursor()
+    try:
+        cur.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet({quoted})")
+    finally:
+        cur.close()
+    return True
+
+
+def create_derived_views(con: duckdb.DuckDBPyConnection, data: Path) -> list[str]:
+    """The registered derived views whose files exist under ``data``, created on ``con``."""
+    return [
+        name for name, rel in DERIVED_VIEWS.items() if create_parquet_view(con, name, data / rel)
+    ]
+
+
 def write_catalog(data: Path, manifest: Manifest) -> None:
     """(Re)write ``DATASET/chainsleuth.duckdb`` with views over the manifest's parts."""
     path = data / CATALOG_NAME

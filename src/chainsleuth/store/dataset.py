@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from chainsleuth.chain.network import Network, get_network
 from chainsleuth.errors import InputError, NotFoundError
-from chainsleuth.store.catalog import create_views
+from chainsleuth.store.catalog import create_derived_views, create_views
 from chainsleuth.store.lookup import Lookup
 from chainsleuth.store.manifest import MANIFEST_NAME, Manifest
 from chainsleuth.store.schema import TABLE_NAMES
@@ -76,7 +76,8 @@ class Dataset:
     """An opened dataset: its manifest, network and a DuckDB connection with table views.
 
     Views ``blocks``, ``txs``, ``outputs``, ``inputs`` and ``addresses`` cover exactly the parts
-    the manifest lists; other modules may register more (``tags``, clustering results).
+    the manifest lists; modules above ``store/`` register views over their derived files
+    (``catalog.register_derived_view``: ``tags``), created when the file exists.
     """
 
     def __init__(self, path: Path, manifest: Manifest) -> None:
@@ -88,10 +89,9 @@ class Dataset:
         self._register_derived_views()
 
     def _register_derived_views(self) -> None:
-        """Views over derived results present on disk (tags), so SQL can join them."""
-        from chainsleuth.tags.store import register_tags_view
-
-        register_tags_view(self)
+        """Views over the derived results other modules registered (``catalog.DERIVED_VIEWS``,
+        e.g. ``tags``) whose files are on disk, so SQL can join them."""
+        create_derived_views(self.con, self.path)
 
     @classmethod
     def open(cls, path: str | Path) -> Dataset:

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from chainsleuth.errors import InputError
+from chainsleuth.store.catalog import create_parquet_view, register_derived_view
 from chainsleuth.tags.csvio import read_tags_csv
 from chainsleuth.tags.model import Pack, Tag
 from chainsleuth.tags.tagpack import read_tagpacks
@@ -87,6 +88,11 @@ class ImportReport:
     total: int = 0
 
 
+TAGS_FILE = "derived/tags/tags.parquet"
+"""Where a dataset keeps its tags (relative to the dataset)."""
+register_derived_view("tags", TAGS_FILE)  # every dataset opened from now on has the view
+
+
 def tags_path(ds: Dataset) -> Path:
     """Where the dataset's tags live (the file may not exist yet).
 
@@ -94,7 +100,7 @@ def tags_path(ds: Dataset) -> Path:
     >>> tags_path(SimpleNamespace(path=Path("/d"))).as_posix()
     '/d/derived/tags/tags.parquet'
     """
-    return Path(ds.path) / "derived" / "tags" / "tags.parquet"
+    return Path(ds.path) / TAGS_FILE
 
 
 def empty_tags_table() -> pa.Table:
@@ -298,15 +304,7 @@ def register_tags_view(ds: Dataset) -> bool:
     >>> register_tags_view(ds), ds.sql("SELECT count(*) FROM tags").fetchall()
     (True, [(24,)])
     """
-    path = tags_path(ds)
-    if not path.exists():
-        return False
-    cur = ds.con.cursor()
-    try:
-        cur.execute(f"CREATE OR REPLACE VIEW tags AS SELECT * FROM read_parquet({_sql_path(path)})")
-    finally:
-        cur.close()
-    return True
+    return create_parquet_view(ds.con, "tags", tags_path(ds))
 
 
 def _address_tags_sql(path: Path) -> str:
