@@ -33,6 +33,8 @@ def say(msg):
     head = msg.split(":")[0]
     if not phases or phases[-1][0] != head:
         phases.append([head, now, peak_rss_bytes()])
+        print(f"  [{engine}] {now:8.1f} s  {peak_rss_bytes() / 2**20:7,.0f} MiB  {head}",
+              file=sys.stderr, flush=True)
     if msg.startswith("finding links:"):
         marks.append((now, float(msg.split(":")[1].split("%")[0])))
 budget = MemoryBudget.from_option(limit)
@@ -49,12 +51,12 @@ print(json.dumps({"seconds": time.perf_counter() - t0, "peak_rss": peak_rss_byte
 def _run(data: Path, limit: str, engine: str, heuristics: str) -> dict[str, object]:
     proc = subprocess.run(
         [sys.executable, "-c", _RUN, str(data), limit, engine, heuristics],
-        capture_output=True,
+        stdout=subprocess.PIPE,
         text=True,
         check=False,
-    )
+    )  # the child's progress and errors go straight to our stderr
     if proc.returncode != 0:
-        return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed"}
+        return {"error": f"exit {proc.returncode} (see above)"}
     result: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
 
