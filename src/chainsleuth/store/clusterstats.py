@@ -1,33 +1,41 @@
 """Cluster and member summaries of a clustering run, computed out of core by DuckDB.
 
-:func:`write_cluster_stats` reads a run's ``address_cluster.parquet`` and the dataset's
-``outputs`` and ``inputs`` views and writes ``members.parquet`` and ``clusters.parquet`` with
-exactly the rows, column names, Arrow types and order that
-:func:`~chainsleuth.cluster.stats.member_stats` and
+:func:`write_cluster_stats` reads a run's ``address_cluster.parquet`` and the dataset's outputs
+and inputs and writes ``members.parquet`` and ``clusters.parquet`` with exactly the rows,
+column names, Arrow types and order that :func:`~chainsleuth.cluster.stats.member_stats` and
 :func:`~chainsleuth.cluster.stats.cluster_stats` give on the whole chain view, without loading
-that view: no whole-chain column is ever held in Python. Results are streamed from DuckDB to a
-``.tmp`` file through a :class:`pyarrow.parquet.ParquetWriter` (row groups of 131,072 rows,
-like the run's other files) in record batches, then renamed into place.
+that view: no whole-chain column is ever held in Python. The two results are streamed from
+DuckDB in record batches through a :class:`pyarrow.parquet.ParquetWriter` (row groups of
+131,072 rows, like the run's other files) to a ``.tmp`` file that is then renamed into place.
 
-Two queries do the work:
+Outputs and inputs are read from the Parquet parts the manifest lists (the files of the
+views, read directly: the ``outputs`` view's join with ``spends`` makes a scan five times
+slower). Four statements, each alone in memory, pass their results on in Parquet files under
+``DATASET/_tmp/`` (deleted at the end): an aggregate and a sort sharing one statement's memory
+limit ran four times slower than the two apart. Sizes per row are approximate (DuckDB's own
+layouts):
 
-1. **members** — one hash aggregate of every output and input with an address into per-address
-   ``received``, ``sent`` and ``n_outputs`` (≈ 90 B per address: key, hash, three sum states),
-   a full outer join with ``address_cluster`` (≈ 40 B per address: the join's hash table), then a
-   sort by (cluster_id, received descending, addr_id) of the n_addr result rows (≈ 48 B each).
-2. **clusters** — ``size``, ``total_received`` and ``total_sent`` are aggregated from the members
-   file just written (≈ 70 B per cluster); ``n_txs`` and the heights from the distinct
-   (cluster_id, tx_id, height) triples of every output and input joined with
-   ``address_cluster`` (≈ 40 B per address for the join, ≈ 50 B per distinct triple — at most one
-   per output or input — then ≈ 40 B per cluster); the final rows (≈ 56 B per cluster) are sorted
-   by cluster_id.
+1. **addresses** — one hash aggregate of every ``address_cluster`` row and every output and
+   input with an address into per-address ``cluster_id``, ``received``, ``sent`` and
+   ``n_outputs`` (≈ 120 B per address in the hash table; a file of ≈ 17 B per address).
+2. **members** — that file sorted by (cluster_id, received descending, addr_id) (≈ 70 B per
+   address in the sort).
+3. **activity** — every output and input with an address joined with ``address_cluster``
+   (≈ 50 B per address in the join's hash table, probe rows streamed), the distinct
+   (cluster_id, tx_id, height) triples (≈ 50 B each; at most one per output or input), then
+   per cluster ``n_txs`` and first/last height (≈ 60 B per cluster; a file of ≈ 20 B each).
+4. **clusters** — the addresses file aggregated per cluster (``size``, amounts: ≈ 100 B per
+   cluster), joined with the activity file (≈ 50 B per cluster) and sorted by cluster_id
+   (≈ 80 B per cluster).
 
-DuckDB holds all of this to its share of the budget (``fraction`` of ``budget``, default half:
-``memory_limit``) and spills what does not fit to ``DATASET/_tmp/duckdb``; Python holds one
-record batch (131,072 rows, ≈ 5 MiB) at a time. Without a budget the connection's current
+DuckDB holds each statement to its share of the budget (``fraction`` of ``budget``, default
+half: ``memory_limit``) and spills what does not fit to ``DATASET/_tmp/duckdb``; Python holds
+one record batch (131,072 rows, ≈ 5 MiB) at a time. Without a budget the connection's current
 settings are used. The connection's ``memory_limit`` is restored afterwards; DuckDB cannot
 switch its temporary directory once spill files were written, so a connection that already
-spills elsewhere keeps doing so.
+spills elsewhere keeps doing so. On a generated chain of 30 M transactions (150 M outputs and
+inputs with an address, 58 M addresses, 17 M multi-input clusters) a 2 GiB budget peaked at
+1.4 GiB RSS, where the in-memory ``cluster_stats`` and ``member_stats`` needed 18 GiB.
 
 Amounts: DuckDB sums integers exactly, while ``cluster_stats`` adds each cluster's output and
 input values as float64 (in chain order) and rounds the total with ``np.rint``. The two agree
@@ -55,6 +63,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -62,10 +72,11 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from chainsleuth.budget import TMP_DIR
 from chainsleuth.errors import InputError
+from chainsleuth.store.catalog import _files
 
 if TYPE_CHECKING:
     from chainsleuth.budget import MemoryBudget
@@ -104,63 +115,70 @@ MEMBERS_SCHEMA = pa.schema(
 
 Progress = Callable[[str], None]
 
+
 _CHECK_SQL = """
 SELECT count(*), coalesce(min(addr_id), 0), coalesce(max(addr_id), -1), count(cluster_id)
-FROM read_parquet(?)
+FROM read_parquet($ac)
 """
 
-# Every output and input that has an address, with the amount on its side.
-_MEMBERS_SQL = """
-WITH ac AS (
-    SELECT addr_id::BIGINT AS addr_id, cluster_id::BIGINT AS cluster_id FROM read_parquet(?)
-),
-sums AS (
-    SELECT addr_id, sum(received) AS received, sum(sent) AS sent, sum(n_out) AS n_outputs
+# {outputs} and {inputs} are FROM items chosen by _sources (constant text, never user values).
+_ADDRESSES_SQL = """
+COPY (
+    SELECT
+        addr_id,
+        max(cluster_id) AS cluster_id,
+        count(cluster_id) AS labels,
+        sum(received)::BIGINT AS received,
+        sum(sent)::BIGINT AS sent,
+        sum(n_out)::BIGINT AS n_outputs
     FROM (
-        SELECT addr_id, value AS received, 0::BIGINT AS sent, 1::BIGINT AS n_out
-        FROM outputs WHERE addr_id IS NOT NULL
+        SELECT addr_id::BIGINT AS addr_id, cluster_id::BIGINT AS cluster_id,
+            0::BIGINT AS received, 0::BIGINT AS sent, 0::BIGINT AS n_out
+        FROM read_parquet($ac)
         UNION ALL
-        SELECT addr_id, 0::BIGINT, coalesce(value, 0), 0::BIGINT
-        FROM inputs WHERE addr_id IS NOT NULL
+        SELECT addr_id, NULL, value, 0, 1 FROM {outputs} WHERE addr_id IS NOT NULL
+        UNION ALL
+        SELECT addr_id, NULL, 0, coalesce(value, 0), 0 FROM {inputs} WHERE addr_id IS NOT NULL
     )
     GROUP BY addr_id
-),
-rows AS (
-    SELECT
-        ac.cluster_id AS cluster_id,
-        coalesce(ac.addr_id, sums.addr_id) AS addr_id,
-        coalesce(sums.received, 0)::BIGINT AS received,
-        coalesce(sums.sent, 0)::BIGINT AS sent,
-        coalesce(sums.n_outputs, 0)::BIGINT AS n_outputs
-    FROM ac FULL OUTER JOIN sums ON ac.addr_id = sums.addr_id
-)
-SELECT cluster_id, addr_id, received, sent, n_outputs
-FROM rows
-ORDER BY cluster_id ASC NULLS LAST, received DESC, addr_id ASC
+) TO $out (FORMAT parquet)
 """
 
-# Parameters: address_cluster.parquet, then members.parquet (written by _MEMBERS_SQL).
-_CLUSTERS_SQL = """
-WITH ac AS (
-    SELECT addr_id::BIGINT AS addr_id, cluster_id::BIGINT AS cluster_id FROM read_parquet(?)
-),
-money AS (
-    SELECT cluster_id, count(*) AS size, sum(received) AS received, sum(sent) AS sent
-    FROM read_parquet(?)
-    GROUP BY cluster_id
-),
-touched AS (
-    SELECT DISTINCT ac.cluster_id AS cluster_id, e.tx_id AS tx_id, e.height AS height
-    FROM (
-        SELECT tx_id, addr_id, height FROM outputs WHERE addr_id IS NOT NULL
-        UNION ALL
-        SELECT tx_id, addr_id, height FROM inputs WHERE addr_id IS NOT NULL
-    ) AS e
-    JOIN ac ON ac.addr_id = e.addr_id
-),
-activity AS (
+# labels = 0: an address of the chain missing from address_cluster; > 1: a repeated addr_id.
+_LABELS_SQL = """
+SELECT count(*) FILTER (labels = 0), max(addr_id) FILTER (labels = 0), count(*) FILTER (labels > 1)
+FROM read_parquet($addresses)
+"""
+
+_MEMBERS_SQL = """
+SELECT cluster_id, addr_id, received, sent, n_outputs
+FROM read_parquet($addresses)
+ORDER BY cluster_id, received DESC, addr_id
+"""
+
+_ACTIVITY_SQL = """
+COPY (
     SELECT cluster_id, count(*) AS n_txs, min(height) AS first_height, max(height) AS last_height
-    FROM touched
+    FROM (
+        SELECT DISTINCT ac.cluster_id AS cluster_id, e.tx_id AS tx_id, e.height AS height
+        FROM (
+            SELECT tx_id, addr_id, height FROM {outputs} WHERE addr_id IS NOT NULL
+            UNION ALL
+            SELECT tx_id, addr_id, height FROM {inputs} WHERE addr_id IS NOT NULL
+        ) AS e
+        JOIN (
+            SELECT addr_id::BIGINT AS addr_id, cluster_id::BIGINT AS cluster_id
+            FROM read_parquet($ac)
+        ) AS ac ON ac.addr_id = e.addr_id
+    )
+    GROUP BY cluster_id
+) TO $out (FORMAT parquet)
+"""
+
+_CLUSTERS_SQL = """
+WITH money AS (
+    SELECT cluster_id, count(*) AS size, sum(received) AS received, sum(sent) AS sent
+    FROM read_parquet($addresses)
     GROUP BY cluster_id
 )
 SELECT
@@ -172,7 +190,8 @@ SELECT
     money.received::BIGINT AS total_received,
     money.sent::BIGINT AS total_sent,
     (money.received - money.sent)::BIGINT AS balance
-FROM money LEFT JOIN activity ON money.cluster_id = activity.cluster_id
+FROM money LEFT JOIN read_parquet($activity) AS activity
+    ON money.cluster_id = activity.cluster_id
 ORDER BY money.cluster_id
 """
 
@@ -217,35 +236,59 @@ def _limit_text(shown: str) -> str:
     return "-1" if shown.endswith("PiB") else shown
 
 
-def _stream(
-    ds: Dataset, query: str, params: list[Any], schema: pa.Schema, path: Path, n_addr: int
-) -> int:
+def _sources(ds: Dataset) -> tuple[dict[str, str], dict[str, Any]]:
+    """FROM items for ``{outputs}`` / ``{inputs}`` and the parameters they take: the table's
+    Parquet parts when the manifest lists any, else the view of that name."""
+    items: dict[str, str] = {}
+    params: dict[str, Any] = {}
+    for table in ("outputs", "inputs"):
+        files = _files(Path(ds.path), ds.manifest, table)
+        if files:
+            items[table] = f"read_parquet(${table})"
+            params[table] = files
+        else:
+            items[table] = table
+    return items, params
+
+
+def _named(query: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The entries of ``params`` that ``query`` names as ``$name`` (DuckDB refuses others).
+
+    >>> _named("SELECT $ac, $activity", {"ac": 1, "activity": 2, "out": 3})
+    {'ac': 1, 'activity': 2}
+    """
+    return {k: v for k, v in params.items() if re.search(rf"\${k}\b", query)}
+
+
+def _run(ds: Dataset, query: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """All rows of ``query`` on a cursor of its own, given the parameters it names."""
+    con = ds.con.cursor()
+    try:
+        named = _named(query, params)
+        return con.execute(query, named).fetchall()
+    finally:
+        con.close()
+
+
+def _stream(ds: Dataset, query: str, params: dict[str, Any], schema: pa.Schema, path: Path) -> int:
     """Write the rows of ``query`` to ``path`` (via ``.tmp``) with ``schema``; the row count.
 
     The query runs on a cursor of its own, closed however the writing ends.
-
-    A row without a cluster (sorted last by the members query) is an address id beyond
-    ``address_cluster``: IndexError naming the largest, and nothing is written.
     """
     tmp = path.with_name(path.name + ".tmp")
     rows = 0
-    beyond = -1
     con = ds.con.cursor()
     try:
-        reader = con.sql(query, params=params).to_arrow_reader(ROW_GROUP)
+        named = _named(query, params)
+        reader = con.sql(query, params=named).to_arrow_reader(ROW_GROUP)
         with pq.ParquetWriter(tmp, schema) as writer:
             for batch in reader:
-                if batch.column(0).null_count:
-                    beyond = max(beyond, pc.max(batch.column(1)).as_py())
-                    continue
                 if batch.num_rows:
                     writer.write_batch(
                         pa.RecordBatch.from_arrays(batch.columns, schema=schema),
                         row_group_size=ROW_GROUP,
                     )
                     rows += batch.num_rows
-        if beyond >= 0:
-            raise IndexError(f"addr_id {beyond} out of range for {n_addr} addresses")
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -271,26 +314,42 @@ def write_cluster_stats(
     0..n-1. Both outputs equal what :func:`~chainsleuth.cluster.stats.member_stats` and
     :func:`~chainsleuth.cluster.stats.cluster_stats` give on the dataset's whole chain view
     (see the module docstring for the one amount caveat). DuckDB gets ``fraction`` of
-    ``budget``. InputError when ``address_cluster`` is not dense; IndexError when the chain
-    names an address beyond it. ``members_out`` is written (renamed into place) first.
+    ``budget``. InputError when ``address_cluster`` is not one labelled row per addr_id
+    0..n-1; IndexError when the chain names an address beyond it (nothing is written then).
+    ``members_out`` is renamed into place first.
     """
     say = progress or (lambda _msg: None)
+    data = Path(ds.path)
     source = str(address_cluster)
-    members_path, clusters_path = Path(members_out), Path(clusters_out)
+    items, params = _sources(ds)
+    params["ac"] = source
+    scratch = data / TMP_DIR
+    scratch.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="clusterstats-", dir=scratch))
+    params["addresses"] = str(work / "addresses.parquet")
+    params["activity"] = str(work / "activity.parquet")
     con = ds.con.cursor()
     try:
-        with _budgeted(con, Path(ds.path), budget, fraction):
-            [row] = con.execute(_CHECK_SQL, [source]).fetchall()
-            n, lo, hi, labelled = (int(v) for v in row)
+        with _budgeted(con, data, budget, fraction):
+            [(n, lo, hi, labelled)] = _run(ds, _CHECK_SQL, params)
             if lo != 0 or hi != n - 1 or labelled != n:
                 raise InputError(
                     f"{source}: want one labelled row per addr_id 0..{n - 1}, found ids "
                     f"{lo}..{hi} and {n - labelled} without a cluster"
                 )
-            say(f"member stats of {n:,} addresses")
-            _stream(ds, _MEMBERS_SQL, [source], MEMBERS_SCHEMA, members_path, n)
-            say("cluster stats")
-            sources = [source, str(members_path)]
-            return _stream(ds, _CLUSTERS_SQL, sources, CLUSTERS_SCHEMA, clusters_path, n)
+            say(f"address sums of {n:,} addresses")
+            _run(ds, _ADDRESSES_SQL.format(**items), {**params, "out": params["addresses"]})
+            [(missing, top, repeated)] = _run(ds, _LABELS_SQL, params)
+            if repeated:
+                raise InputError(f"{source}: {repeated:,} addr_ids appear more than once")
+            if missing:
+                raise IndexError(f"addr_id {top} out of range for {n} addresses")
+            say("writing members")
+            _stream(ds, _MEMBERS_SQL, params, MEMBERS_SCHEMA, Path(members_out))
+            say("cluster activity")
+            _run(ds, _ACTIVITY_SQL.format(**items), {**params, "out": params["activity"]})
+            say("writing clusters")
+            return _stream(ds, _CLUSTERS_SQL, params, CLUSTERS_SCHEMA, Path(clusters_out))
     finally:
         con.close()
+        shutil.rmtree(work, ignore_errors=True)
