@@ -12,13 +12,27 @@ dropping packets below ``--min-value``. Both must attribute the same value to ev
     .venv/bin/python bench/trace.py --data DATASET [--seed ADDRESS] [--repeat 3]
 
 DATASET must be ingested; it is clustered (``default``) when it has no clustering run.
+
+``--graph`` compares instead the two ways to get the flow graph, each in a fresh process: the
+named baseline is the in-RAM build (chain view + ``FlowGraph.from_view``), the contestant the
+on-disk build (:mod:`chainsleuth.trace.diskgraph`, within ``--memory-limit``); it prints build
+time and peak RSS of both with their ratios, the graph's size on disk, then (a third process)
+the time to open the memmapped graph and to trace from one seed (5 hops back and forward,
+haircut), with the peak RSS of that process. ``--no-ram`` skips the baseline (a chain too large
+for RAM); ``--level address`` needs no clustering run::
+
+    .venv/bin/python bench/trace.py --data DATASET --graph [--level address] [--memory-limit 2G]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import resource
+import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -28,12 +42,14 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
+from chainsleuth.budget import MemoryBudget
 from chainsleuth.cluster.run import cluster_dataset
 from chainsleuth.cluster.runs import list_runs
 from chainsleuth.investigate.case import write_case
 from chainsleuth.investigate.service import investigate_service
 from chainsleuth.store.chainview import load_chain_view
 from chainsleuth.store.dataset import Dataset
+from chainsleuth.trace.diskgraph import build_graph_folder, disk_flow_graph, graph_folder
 from chainsleuth.trace.engine import Seed, trace
 from chainsleuth.trace.flowgraph import FlowGraph, build_flow_graph
 from chainsleuth.trace.labels import NodeLabels, load_node_labels
@@ -125,6 +141,114 @@ def timed(fn: Any, repeat: int) -> tuple[float, Any]:
     return statistics.median(secs), out
 
 
+def _trace_times(graph: FlowGraph, args: argparse.Namespace) -> dict[str, Any]:
+    """Time a haircut trace from one seed each way (the seed: the node of a random input,
+    with 2 to 10 spends)."""
+    rng = np.random.default_rng(1)
+    node = -1
+    while True:  # found without scanning the nodes (a memmap reads only those pages)
+        node = int(graph.in_node[int(rng.integers(len(graph.in_node)))])
+        spends = graph.node_spend_start[node + 1] - graph.node_spend_start[node]
+        if node >= 0 and 2 <= spends <= 10:  # a typical wallet, not an exchange
+            break
+    out: dict[str, Any] = {"seed_node": node}
+    for direction in ("back", "forward"):
+        secs = []
+        for _ in range(args.repeat):
+            t = time.perf_counter()
+            r = trace(graph, [Seed(node)], direction=direction, hops=args.hops,
+                      policy="haircut", min_value=args.min_value)  # fmt: skip
+            secs.append(time.perf_counter() - t)
+        out[direction] = {"first": secs[0], "median": statistics.median(secs),
+                          "edges": len(r.edges()), "endpoints": len(r.endpoints())}  # fmt: skip
+    return out
+
+
+def _child(args: argparse.Namespace) -> None:
+    """One measurement in this fresh process; prints one JSON line."""
+    ds = Dataset.open(args.data)
+    run = None if args.level == "address" else "default"
+    out: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    if args.child == "ram":
+        view = load_chain_view(ds)
+        graph = build_flow_graph(ds, run, level=args.level, view=view)
+        out["seconds"] = time.perf_counter() - t0
+        out["peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        out["nbytes"] = graph.nbytes()
+        del view
+        out["trace"] = _trace_times(graph, args)
+    elif args.child == "disk":
+        folder = graph_folder(ds, args.level, run)
+        shutil.rmtree(folder, ignore_errors=True)
+        budget = MemoryBudget.from_option(args.memory_limit)
+        meta = build_graph_folder(ds, folder, level=args.level, run=run, budget=budget)
+        out["seconds"] = time.perf_counter() - t0
+        out["peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        out["build"] = meta["build"]
+        out["disk_bytes"] = sum(f.stat().st_size for f in folder.iterdir())
+    else:
+        disk = disk_flow_graph(ds, run, level=args.level)
+        out["open_seconds"] = time.perf_counter() - t0
+        out["trace"] = _trace_times(disk, args)
+        out["peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps(out))
+
+
+def _spawn(args: argparse.Namespace, mode: str) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--data", str(args.data), "--child", mode,
+           "--level", args.level, "--hops", str(args.hops), "--repeat", str(args.repeat),
+           "--min-value", str(args.min_value)]  # fmt: skip
+    if args.memory_limit:
+        cmd += ["--memory-limit", args.memory_limit]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{mode} run failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def graph_bench(args: argparse.Namespace) -> None:
+    """In-RAM build (baseline) against the on-disk build, then a trace on the memmaps."""
+    ds = Dataset.open(args.data)
+    if args.level == "cluster" and not list_runs(ds):
+        cluster_dataset(ds, "default")
+    print(f"dataset {args.data}: {ds.manifest.counts.get('txs', 0):,} transactions, "
+          f"level {args.level}, budget {MemoryBudget.from_option(args.memory_limit)}")  # fmt: skip
+    ds.close()
+    mib = 1 << 20
+    disk = _spawn(args, "disk")
+    b = disk["build"]
+    print(
+        f"on-disk build: {disk['seconds']:.2f} s, peak RSS {disk['peak_rss'] / mib:,.0f} MiB, "
+        f"{disk['disk_bytes'] / mib:,.0f} MiB on disk; {b['windows']} windows, "
+        f"{b['buckets']} node ranges, running totals {b['running_totals']}; phases "
+        + ", ".join(f"{k} {v:.2f} s" for k, v in b["phases"].items())
+    )
+    if not args.no_ram:
+        ram = _spawn(args, "ram")
+        print(
+            f"in-RAM build (baseline): {ram['seconds']:.2f} s, peak RSS "
+            f"{ram['peak_rss'] / mib:,.0f} MiB ({ram['nbytes'] / mib:,.0f} MiB of arrays); "
+            f"disk/RAM: time {disk['seconds'] / ram['seconds']:.2f}×, "
+            f"peak RSS {disk['peak_rss'] / ram['peak_rss']:.2f}×"
+        )
+    tr = _spawn(args, "trace")
+    for direction in ("back", "forward"):
+        d = tr["trace"][direction]
+        line = (
+            f"{args.hops}-hop {direction} haircut trace from one seed (node "
+            f"{tr['trace']['seed_node']}) on the memmapped graph: first {d['first'] * 1000:.1f} "
+            f"ms, median of {args.repeat} {d['median'] * 1000:.1f} ms ({d['edges']:,} edges, "
+            f"{d['endpoints']:,} endpoints)"
+        )
+        if not args.no_ram:
+            line += f"; in RAM {ram['trace'][direction]['median'] * 1000:.1f} ms"
+        print(line)
+    print(f"open {tr['open_seconds'] * 1000:.1f} ms; peak RSS of the tracing process "
+          f"{tr['peak_rss'] / mib:,.0f} MiB")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True)
@@ -134,7 +258,18 @@ def main() -> None:
     parser.add_argument("--min-value", type=float, default=546.0)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--nx-repeat", type=int, default=1, help="networkx runs (slow)")
+    parser.add_argument("--graph", action="store_true", help="disk vs in-RAM graph build")
+    parser.add_argument("--level", default="cluster", choices=["cluster", "address"])
+    parser.add_argument("--memory-limit", help="budget of the on-disk build")
+    parser.add_argument("--no-ram", action="store_true", help="skip the in-RAM baseline")
+    parser.add_argument("--child", choices=["ram", "disk", "trace"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        _child(args)
+        return
+    if args.graph:
+        graph_bench(args)
+        return
     ds = Dataset.open(args.data)
     if not list_runs(ds):
         cluster_dataset(ds, "default")

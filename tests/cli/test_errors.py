@@ -141,7 +141,9 @@ def test_permission_denied_while_writing_names_the_file(
     monkeypatch.setattr(run_mod, "_write_parquet", deny)
     code, _, err = cli_run("cluster", "--data", str(own_ds), "--name", "t-denied")
     line = _one_line(err)
-    assert code == 2 and "permission denied" in line and "address_cluster.parquet" in line
+    # the streamed engine writes its row files itself; tags.parquet is the first one written
+    # through _write_parquet, after the evidence and address_cluster files
+    assert code == 2 and "permission denied" in line and "tags.parquet" in line
     runs = own_ds / "derived" / "clusters"
     assert not (runs / "t-denied").exists()  # the half-written run is gone
     assert not list((runs / ".tmp").glob("t-denied@*"))
@@ -377,7 +379,7 @@ def test_sigterm_during_cluster_leaves_no_half_run(
 ) -> None:
     """SIGTERM (a real signal, to this process) while the run's files are written: exit 130,
     no params.json of a half run; with --force the old run stays as it was."""
-    import chainsleuth.cluster.run as run_mod
+    import chainsleuth.store.clusterstats as stats_mod
 
     name = f"t-term-{force}"
     args = ("cluster", "--data", str(own_ds), "--heuristics", "multi-input")
@@ -385,13 +387,13 @@ def test_sigterm_during_cluster_leaves_no_half_run(
     if force:
         assert cli_run(*args, "--name", name)[0] == 0
         before = (run_dir / "params.json").read_text()
-    real = run_mod.member_stats
+    real = stats_mod.write_cluster_stats
 
     def killed(*a: Any, **kw: Any) -> Any:
         os.kill(os.getpid(), signal.SIGTERM)
         return real(*a, **kw)
 
-    monkeypatch.setattr(run_mod, "member_stats", killed)
+    monkeypatch.setattr(stats_mod, "write_cluster_stats", killed)
     code, _, err = cli_run(*args, "--name", name, *(["--force"] if force else []))
     line = _one_line(err)
     assert code == 130 and line.startswith("interrupted: no clustering run written"), err

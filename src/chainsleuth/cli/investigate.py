@@ -102,6 +102,7 @@ def service_cmd(
                 progress=lambda step, done, total: bar.update(
                     task, description=step, completed=done, total=total
                 ),
+                budget=budget,
             )
         except Interrupted as stop:
             written = out.is_dir() and any(out.iterdir())

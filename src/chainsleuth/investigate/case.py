@@ -42,10 +42,11 @@ from chainsleuth.investigate.service import (
     Payment,
     funding_confidence,
 )
-from chainsleuth.trace.export import iso_time, txid_map
+from chainsleuth.trace.export import iso_time
 
 if TYPE_CHECKING:
     from chainsleuth.store.dataset import Dataset
+    from chainsleuth.trace.flowgraph import FlowGraph
 
 __all__ = ["LEAD_COLUMNS", "REQUEST_COLUMNS", "write_case"]
 
@@ -89,13 +90,27 @@ REQUEST_COLUMNS = (
 
 
 def _addresses(ds: Dataset, addr_ids: Iterable[int]) -> dict[int, str]:
+    """Address strings of the ids, read by id from the parts holding them (no table scan)."""
     ids = sorted({int(a) for a in addr_ids if a >= 0})
     if not ids:
         return {}
-    rows = ds.sql(
-        "SELECT addr_id, address FROM addresses WHERE addr_id IN (SELECT unnest(?))", [ids]
-    ).fetchall()
-    return {int(a): str(s) for a, s in rows}
+    found = ds.lookup.addresses_of(ids)
+    return {a: str(s) for a, s in zip(ids, found, strict=True) if s is not None}
+
+
+def _txids(ds: Dataset, graph: FlowGraph, positions: Iterable[int]) -> dict[int, str]:
+    """txid (hex) of transaction positions, read by id from the parts holding them.
+
+    >>> from chainsleuth.trace.flowgraph import build_flow_graph
+    >>> _txids(ds, build_flow_graph(ds), [0, -1])
+    {0: '4a5e1e4baab89f3a32518a88c31bc87f618f76673e2cc77ab2127b7afdeda33b'}
+    """
+    pos = sorted({int(p) for p in positions if p >= 0})
+    if not pos:
+        return {}
+    ids = np.asarray(graph.tx_id[np.array(pos, dtype=np.int64)], dtype=np.int64)
+    found = ds.lookup.txids_of(ids)
+    return {p: h for p, h in zip(pos, found, strict=True) if h is not None}
 
 
 def _evidence(p: Payment) -> list[int]:
@@ -148,7 +163,7 @@ class _Names:
             positions.extend(k.tx for k in inv.groups.links)
         for e in inv.exposure:
             positions.extend(e.txs)
-        self.txid = txid_map(ds, g, positions)
+        self.txid = _txids(ds, g, positions)
         self.graph = g
         self.addr = _addresses(ds, addrs)
 

@@ -38,15 +38,14 @@ clusters of one true owner on the real-Core-wallet regtest chain and the simulat
 ...     in_sequence=[0, 0, 0], in_prev_out=[-1, 0, 2], out_value=[90, 30, 60, 20, 40],
 ...     out_addr=[0, 1, 2, 3, 4], out_type=[2, 2, 2, 2, 2], out_spent_by=[1, -1, 2, -1, -1])
 >>> g = FlowGraph.from_view(v, np.arange(5))
->>> member = np.array([False, True, False, True, False])
->>> groups = group_customers(g, v, member, NodeLabels(), [(1, 0, 1), (2, 2, 3)])
+>>> groups = group_customers(g, v, {1, 3}, NodeLabels(), [(1, 0, 1), (2, 2, 3)])
 >>> groups.group_of_payment, [(k.a, k.b, k.rule) for k in groups.links]
 ([1, 1], [(0, 2, 'payment-change'), (2, 4, 'payment-change')])
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,6 +54,8 @@ from numpy.typing import NDArray
 from chainsleuth.heuristics.change import ChangeContext, signals_of
 from chainsleuth.heuristics.consensus import consensus_change
 from chainsleuth.heuristics.view import ChainView
+from chainsleuth.investigate.chain import CaseChain, entry_tx, node_entries, tx_set
+from chainsleuth.investigate.expand import recv_txs, spend_txs
 from chainsleuth.trace.flowgraph import FlowGraph
 from chainsleuth.trace.labels import NodeLabels
 
@@ -143,20 +144,21 @@ class CustomerGroups:
 
 
 class _Forest:
-    """Union-find over graph nodes with a size bound (16 B per node: parent + size)."""
+    """Union-find over the graph nodes it is given, with a size bound: two dict entries per
+    node touched (parent, size; about 200 B), none for the others."""
 
-    def __init__(self, n: int, bound: int) -> None:
-        self.parent = np.arange(n, dtype=np.int64)
-        self.size = np.ones(n, dtype=np.int64)
+    def __init__(self, bound: int) -> None:
+        self.parent: dict[int, int] = {}
+        self.size: dict[int, int] = {}
         self.bound = bound
 
     def find(self, x: int) -> int:
         parent = self.parent
         root = x
-        while parent[root] != root:
-            root = int(parent[root])
-        while parent[x] != root:
-            parent[x], x = root, int(parent[x])
+        while parent.get(root, root) != root:
+            root = parent[root]
+        while parent.get(x, x) != root:
+            parent[x], x = root, parent[x]
         return root
 
     def union(self, a: int, b: int) -> bool | None:
@@ -164,16 +166,31 @@ class _Forest:
         ra, rb = self.find(a), self.find(b)
         if ra == rb:
             return False
-        if self.size[ra] + self.size[rb] > self.bound:
+        size_a, size_b = self.size.get(ra, 1), self.size.get(rb, 1)
+        if size_a + size_b > self.bound:
             return None
         lo, hi = (ra, rb) if ra < rb else (rb, ra)
         self.parent[hi] = lo
-        self.size[lo] += self.size[hi]
+        self.size[lo] = size_a + size_b
         return True
 
 
+class _Outside:
+    """Clusters outside the service and not attributed: a test against the two sorted lists."""
+
+    def __init__(self, members: Iterable[int], attributed: Iterable[int]) -> None:
+        self.excluded = np.array(sorted({*map(int, members), *map(int, attributed)}), np.int64)
+        self._set = set(self.excluded.tolist())
+
+    def __getitem__(self, node: int) -> bool:
+        return int(node) not in self._set
+
+    def mask(self, nodes: I64) -> BoolArray:
+        return np.asarray(~np.isin(nodes, self.excluded), dtype=np.bool_)
+
+
 def _payment_change(
-    graph: FlowGraph, outside: BoolArray, payments: Sequence[tuple[int, int, int]]
+    graph: FlowGraph, outside: _Outside, payments: Sequence[tuple[int, int, int]]
 ) -> list[tuple[int, int, int]]:
     links = []
     for tx, payer, _addr in payments:
@@ -182,7 +199,7 @@ def _payment_change(
         o0, o1 = int(graph.tx_out_start[tx]), int(graph.tx_out_start[tx + 1])
         if o1 - o0 != 2:
             continue
-        nodes = graph.out_node[o0:o1]
+        nodes = np.asarray(graph.out_node[o0:o1])
         other = [int(n) for n in nodes if n >= 0 and outside[n]]
         paid_service = [n for n in nodes if n >= 0 and not outside[n]]
         if len(other) == 1 and len(paid_service) == 1:
@@ -190,50 +207,52 @@ def _payment_change(
     return links
 
 
+def _sole_payers(graph: FlowGraph, txs: I64) -> I64:
+    """Per transaction of ``txs``: the one node every input entry belongs to, else -1."""
+    out = np.full(len(txs), -1, dtype=np.int64)
+    for k, t in enumerate(txs.tolist()):
+        ins = np.asarray(graph.in_node[graph.tx_in_start[t] : graph.tx_in_start[t + 1]])
+        if len(ins) and (ins == ins[0]).all():
+            out[k] = ins[0]
+    return out
+
+
 def _change_links(
-    graph: FlowGraph, view: ChainView, outside: BoolArray
+    graph: FlowGraph, chain: CaseChain, outside: _Outside, payers: Iterable[int]
 ) -> list[tuple[int, int, int]]:
+    """``change`` links of spends by or to the payer clusters: the change heuristics run on a
+    view of those transactions alone (each judges one transaction at a time)."""
+    payers = np.array(sorted({int(p) for p in payers}), dtype=np.int64)
+    spent, _n = spend_txs(graph, payers)
+    txs = np.union1d(spent, recv_txs(graph, payers)).astype(np.int64)
+    if not len(txs):
+        return []
+    view, out_entry = chain.sub_view(txs)
     ctx = ChangeContext.of(view)
     signals = signals_of(ctx, list(GROUP_CHANGE_HEURISTICS))
     change = consensus_change(signals, min_agree=GROUP_CHANGE_MIN_AGREE)
     if not len(change.tx):
         return []
-    payer = graph.in_node[graph.tx_in_start[change.tx]]
-    n_in = np.diff(graph.tx_in_start)[change.tx]
-    # the spender is one cluster: every input entry of the transaction is in it
-    same = np.ones(len(change.tx), dtype=np.bool_)
-    in_tx = graph.in_tx()
-    first = graph.in_node[graph.tx_in_start[in_tx]]
-    differs = np.bincount(in_tx[graph.in_node != first], minlength=graph.n_tx)
-    same &= differs[change.tx] == 0
-    dest = graph.out_node[change.out]
-    ok = same & (n_in > 0) & (payer >= 0) & (dest >= 0)
-    ok &= outside[payer.clip(min=0)] & outside[dest.clip(min=0)] & (payer != dest)
-    return list(zip(payer[ok].tolist(), dest[ok].tolist(), change.tx[ok].tolist(), strict=True))
-
-
-def _sole_payer(graph: FlowGraph, in_tx: I64) -> I64:
-    """Per transaction: the one cluster every input belongs to, else -1."""
-    first = np.full(graph.n_tx, -1, dtype=np.int64)
-    has = np.diff(graph.tx_in_start) > 0
-    first[has] = graph.in_node[graph.tx_in_start[:-1][has]]
-    differs = np.bincount(in_tx[graph.in_node != first[in_tx]], minlength=graph.n_tx)
-    first[differs > 0] = -1
-    return first
+    tx = txs[change.tx]
+    payer = _sole_payers(graph, tx)
+    dest = np.asarray(graph.out_node[out_entry[change.out]], dtype=np.int64)
+    ok = (payer >= 0) & (dest >= 0)
+    ok &= outside.mask(payer) & outside.mask(dest) & (payer != dest)
+    return list(zip(payer[ok].tolist(), dest[ok].tolist(), tx[ok].tolist(), strict=True))
 
 
 def _shared_addresses(
-    graph: FlowGraph, view: ChainView, outside: BoolArray, deposit: BoolArray
+    graph: FlowGraph, chain: CaseChain, outside: _Outside, deposit: I64
 ) -> list[tuple[int, int, int]]:
-    """Pairs of outside clusters paying one address of a deposit (exchange) cluster alone."""
-    in_tx = graph.in_tx()
-    payer = _sole_payer(graph, in_tx)
-    out_tx = graph.out_tx()
-    hit = (graph.out_node >= 0) & deposit[graph.out_node.clip(min=0)]
-    pos = np.flatnonzero(hit)
-    who = payer[out_tx[pos]]
-    keep = (who >= 0) & outside[who.clip(min=0)] & (view.out_addr[pos] >= 0)
-    return _pairs_by_key(view.out_addr[pos[keep]], who[keep], out_tx[pos[keep]])
+    """Pairs of outside clusters paying one address of a deposit (exchange) cluster alone;
+    from the deposit clusters' receipts."""
+    pos = node_entries(graph.node_recv_start, graph.node_recv, deposit)
+    out_tx = entry_tx(graph.tx_out_start, pos)
+    txs = tx_set(out_tx)
+    who = _sole_payers(graph, txs)[np.searchsorted(txs, out_tx)]
+    addr = chain.out_addr(pos)
+    keep = (who >= 0) & outside.mask(who) & (addr >= 0)
+    return _pairs_by_key(addr[keep], who[keep], out_tx[keep])
 
 
 def _pairs_by_key(key: I64, who: I64, tx: I64) -> list[tuple[int, int, int]]:
@@ -252,8 +271,8 @@ def _pairs_by_key(key: I64, who: I64, tx: I64) -> list[tuple[int, int, int]]:
 
 def group_customers(
     graph: FlowGraph,
-    view: ChainView,
-    member: BoolArray,
+    chain: CaseChain | ChainView,
+    members: Iterable[int],
     labels: NodeLabels,
     payments: Sequence[tuple[int, int, int]],
     *,
@@ -261,28 +280,30 @@ def group_customers(
     max_group_clusters: int = MAX_GROUP_CLUSTERS,
 ) -> CustomerGroups:
     """Group the payer clusters of ``payments`` ((tx, payer cluster, service address) each)
-    into customers (see the module docstring). ``member`` marks the service's clusters.
+    into customers (see the module docstring). ``members`` are the service's clusters.
+    Every rule reads the entries of the payer or deposit clusters only.
 
     The module docstring has a runnable example.
     """
-    attributed = np.zeros(graph.n_node, dtype=np.bool_)
-    if labels.by_node:
-        attributed[np.fromiter(labels.by_node, dtype=np.int64)] = True
-    outside = ~member & ~attributed
-    deposit = np.zeros(graph.n_node, dtype=np.bool_)
-    deposit[labels.nodes_in(deposit_categories)] = True
-    forest = _Forest(graph.n_node, max_group_clusters)
+    if not isinstance(chain, CaseChain):
+        chain = CaseChain.from_view(graph, chain)
+    outside = _Outside(members, labels.by_node)
+    deposit = labels.nodes_in(deposit_categories)
+    forest = _Forest(max_group_clusters)
     out = CustomerGroups(group_of_payment=[])
     ordered = sorted(payments)
-    payer_of = np.zeros(graph.n_node, dtype=np.bool_)
-    payer_of[[p for _t, p, _a in ordered]] = True
+    payer_of = {p for _t, p, _a in ordered}
     candidates: list[tuple[str, list[tuple[int, int, int]]]] = [
         ("payment-change", _payment_change(graph, outside, ordered)),
         (
             "change",
-            [k for k in _change_links(graph, view, outside) if payer_of[[k[0], k[1]]].any()],
+            [
+                k
+                for k in _change_links(graph, chain, outside, payer_of)
+                if k[0] in payer_of or k[1] in payer_of
+            ],
         ),
-        ("shared-deposit-address", _shared_addresses(graph, view, outside, deposit)),
+        ("shared-deposit-address", _shared_addresses(graph, chain, outside, deposit)),
     ]
     direct = [(a, p, t) for t, p, a in ordered if outside[p]]
     if direct:
@@ -290,7 +311,7 @@ def group_customers(
         candidates.append(("reused-order-address", _pairs_by_key(arr[:, 0], arr[:, 1], arr[:, 2])))
     for rule, links in candidates:
         for a, b, tx in links:
-            done = forest.union(a, b)
+            done = forest.union(int(a), int(b))
             link = GroupLink(int(a), int(b), rule, int(tx), RULE_CONFIDENCE[rule])
             if done:
                 out.links.append(link)

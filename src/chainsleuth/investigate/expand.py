@@ -20,6 +20,11 @@ those parts; each join records the rule and the txid that justify it:
   customer's deposit, which is swept together with others), is a peel of the service's own
   coins: the spending cluster joins.
 
+Every rule starts from the wallet's clusters: their spending and receiving entries
+(``node_spend``/``node_recv``) name the candidate transactions, whose CSR slices are then read;
+no step scans the chain. The wallet is a set of nodes; per round the candidates take 8 B per
+entry of the wallet's clusters.
+
 >>> from chainsleuth.trace.flowgraph import FlowGraph
 >>> from chainsleuth.heuristics.view import ChainView
 >>> v = ChainView.from_columns(
@@ -28,7 +33,7 @@ those parts; each join records the rule and the txid that justify it:
 ...     in_value=[0, 5, 5], in_type=[-1, 2, 2], in_sequence=[0, 0, 0], in_prev_out=[-1, 0, 1],
 ...     out_value=[5, 5, 9], out_addr=[0, 1, 2], out_type=[2, 2, 2], out_spent_by=[1, 1, -1])
 >>> g = FlowGraph.from_view(v, np.array([0, 1, 2]))
->>> sorted(expand_service(g, v, [0, 1]).nodes)
+>>> sorted(expand_service(g, CaseChain.from_view(g, v), [0, 1]).nodes)
 [0, 1, 2]
 """
 
@@ -42,10 +47,19 @@ from numpy.typing import NDArray
 
 from chainsleuth.errors import SeedRefusedError
 from chainsleuth.heuristics.view import ChainView
+from chainsleuth.investigate.chain import CaseChain, entry_tx, node_entries, tx_set
 from chainsleuth.trace.flowgraph import FlowGraph
 from chainsleuth.trace.labels import NodeLabel, NodeLabels
 
-__all__ = ["Join", "ServiceWallet", "expand_service", "grow_entities"]
+__all__ = [
+    "Join",
+    "ServiceWallet",
+    "expand_service",
+    "grow_entities",
+    "recv_txs",
+    "service_only_txs",
+    "spend_txs",
+]
 
 I64 = NDArray[np.int64]
 
@@ -77,22 +91,66 @@ class ServiceWallet:
 
 
 def _tx_nodes(graph: FlowGraph, t: int) -> tuple[I64, I64]:
-    ins = graph.in_node[graph.tx_in_start[t] : graph.tx_in_start[t + 1]]
-    outs = graph.out_node[graph.tx_out_start[t] : graph.tx_out_start[t + 1]]
+    ins = np.asarray(graph.in_node[graph.tx_in_start[t] : graph.tx_in_start[t + 1]])
+    outs = np.asarray(graph.out_node[graph.tx_out_start[t] : graph.tx_out_start[t + 1]])
     return ins, outs
 
 
-def _service_only_txs(graph: FlowGraph, member: NDArray[np.bool_], in_tx: I64) -> I64:
-    """Transactions whose every input entry belongs to the service."""
-    ok = (graph.in_node >= 0) & member[graph.in_node.clip(min=0)]
-    n_in = np.diff(graph.tx_in_start)
-    n_ok = np.bincount(in_tx[ok], minlength=graph.n_tx)
-    return np.flatnonzero((n_ok == n_in) & (n_in > 0) & ~graph.is_coinbase).astype(np.int64)
+def _sorted(nodes: Iterable[int]) -> I64:
+    return np.array(sorted({int(n) for n in nodes}), dtype=np.int64)
+
+
+def _n_in(graph: FlowGraph, txs: I64) -> I64:
+    return np.asarray(graph.tx_in_start[txs + 1] - graph.tx_in_start[txs], dtype=np.int64)
+
+
+def _n_out(graph: FlowGraph, txs: I64) -> I64:
+    return np.asarray(graph.tx_out_start[txs + 1] - graph.tx_out_start[txs], dtype=np.int64)
+
+
+def spend_txs(graph: FlowGraph, nodes: Iterable[int]) -> tuple[I64, I64]:
+    """Transactions in which ``nodes`` spend (sorted) and how many of each one's input entries
+    are theirs.
+
+    >>> from chainsleuth.trace.flowgraph import _tiny_view
+    >>> [a.tolist() for a in spend_txs(FlowGraph.from_view(_tiny_view()), [0])]
+    [[1], [1]]
+    """
+    entries = node_entries(graph.node_spend_start, graph.node_spend, _sorted(nodes))
+    txs, counts = np.unique(entry_tx(graph.tx_in_start, entries), return_counts=True)
+    return txs.astype(np.int64), counts.astype(np.int64)
+
+
+def recv_txs(graph: FlowGraph, nodes: Iterable[int]) -> I64:
+    """Transactions paying ``nodes`` (sorted).
+
+    >>> from chainsleuth.trace.flowgraph import _tiny_view
+    >>> recv_txs(FlowGraph.from_view(_tiny_view()), [1, 2]).tolist()
+    [1]
+    """
+    entries = node_entries(graph.node_recv_start, graph.node_recv, _sorted(nodes))
+    return tx_set(entry_tx(graph.tx_out_start, entries))
+
+
+def service_only_txs(graph: FlowGraph, nodes: Iterable[int]) -> I64:
+    """Transactions whose every input entry belongs to ``nodes`` (not coinbase), sorted.
+
+    >>> from chainsleuth.trace.flowgraph import _tiny_view
+    >>> service_only_txs(FlowGraph.from_view(_tiny_view()), [0]).tolist()
+    [1]
+    """
+    txs, counts = spend_txs(graph, nodes)
+    keep = (counts == _n_in(graph, txs)) & ~np.asarray(graph.is_coinbase[txs], dtype=np.bool_)
+    return txs[keep]
+
+
+def _as_chain(graph: FlowGraph, chain: CaseChain | ChainView) -> CaseChain:
+    return chain if isinstance(chain, CaseChain) else CaseChain.from_view(graph, chain)
 
 
 def expand_service(
     graph: FlowGraph,
-    view: ChainView,
+    chain: CaseChain | ChainView,
     seeds: Iterable[int],
     labels: NodeLabels | None = None,
     *,
@@ -102,62 +160,62 @@ def expand_service(
 ) -> ServiceWallet:
     """Grow the seed nodes (clusters) into the service wallet (see the module docstring);
     ``labels`` tell which clusters are exchanges (``deposit_categories``): those never join.
-    A wallet growing past ``max_addresses`` addresses raises SeedRefusedError.
+    A wallet growing past ``max_addresses`` addresses raises SeedRefusedError. ``chain`` gives
+    the entries' addresses and spent outputs (a ChainView is accepted for small examples).
 
-    >>> from chainsleuth.store.chainview import load_chain_view
     >>> from chainsleuth.trace.flowgraph import build_flow_graph
-    >>> wallet = expand_service(build_flow_graph(ds), load_chain_view(ds), [92])
+    >>> g = build_flow_graph(ds)
+    >>> wallet = expand_service(g, CaseChain.open(ds, g), [92])
     >>> len(wallet.nodes), wallet.joins[0].rule
     (86, 'sweep-output')
     """
+    chain = _as_chain(graph, chain)
     wallet = ServiceWallet(seeds=sorted({int(s) for s in seeds}))
     wallet.nodes.update(wallet.seeds)
-    member = np.zeros(graph.n_node, dtype=np.bool_)
-    member[wallet.seeds] = True
-    depository = np.zeros(graph.n_node, dtype=np.bool_)
     if labels is not None:
-        depository[labels.nodes_in(deposit_categories)] = True
-    wallet.blocked.update(int(n) for n in np.flatnonzero(depository))
-    in_tx = graph.in_tx()
+        wallet.blocked.update(int(n) for n in labels.nodes_in(deposit_categories))
+    member = wallet.nodes
     for _ in range(max_rounds):
         before = len(wallet.nodes)
-        _check_size(graph, wallet, member, max_addresses)
-        own = _service_only_txs(graph, member, in_tx)
+        _check_size(graph, wallet, max_addresses)
+        own = service_only_txs(graph, member)
         paid: dict[int, list[int]] = {}
         for t in own.tolist():
             ins, outs = _tx_nodes(graph, t)
-            addrs = view.out_addr[graph.tx_out_start[t] : graph.tx_out_start[t + 1]]
-            if len(ins) >= 2 and len(outs) == 1 and outs[0] >= 0 and not member[outs[0]]:
-                _join(wallet, member, int(outs[0]), "sweep-output", t)
+            o0, o1 = chain.outs(t)
+            addrs = chain.out_addr(np.arange(o0, o1, dtype=np.int64))
+            if len(ins) >= 2 and len(outs) == 1 and outs[0] >= 0 and int(outs[0]) not in member:
+                _join(wallet, int(outs[0]), "sweep-output", t)
             for node, addr in zip(outs.tolist(), addrs.tolist(), strict=True):
-                if node >= 0 and addr >= 0 and not member[node]:
+                if node >= 0 and addr >= 0 and node not in member:
                     paid.setdefault(addr, []).append(t)
         wallet.cashout_addresses.update(
-            a for a, txs in paid.items() if len(set(txs)) >= 2 or depository[graph.node_of_addr[a]]
+            a
+            for a, txs in paid.items()
+            if len(set(txs)) >= 2 or int(graph.node_of_addr[a]) in wallet.blocked
         )
-        _join_cashout_payers(graph, view, wallet, member)
-        _join_sweep_inputs(graph, wallet, member, in_tx)
-        _join_peel_sources(graph, view, wallet, member, in_tx)
+        _join_cashout_payers(graph, chain, wallet)
+        _join_sweep_inputs(graph, wallet)
+        _join_peel_sources(graph, chain, wallet)
         for t in own.tolist():
             _, outs = _tx_nodes(graph, t)
-            addrs = view.out_addr[graph.tx_out_start[t] : graph.tx_out_start[t + 1]]
             if len(outs) != 2:
                 continue
+            o0, o1 = chain.outs(t)
+            addrs = chain.out_addr(np.arange(o0, o1, dtype=np.int64))
             hits = [a in wallet.cashout_addresses for a in addrs.tolist()]
             if sum(hits) == 1:
                 other = int(outs[1] if hits[0] else outs[0])
-                if other >= 0 and not member[other]:
-                    _join(wallet, member, other, "peel-change", t)
+                if other >= 0 and other not in member:
+                    _join(wallet, other, "peel-change", t)
         if len(wallet.nodes) == before:
             break
-    _check_size(graph, wallet, member, max_addresses)
+    _check_size(graph, wallet, max_addresses)
     return wallet
 
 
-def _check_size(
-    graph: FlowGraph, wallet: ServiceWallet, member: NDArray[np.bool_], bound: int | None
-) -> None:
-    size = int(graph.node_size[member].sum())
+def _check_size(graph: FlowGraph, wallet: ServiceWallet, bound: int | None) -> None:
+    size = int(np.asarray(graph.node_size[_sorted(wallet.nodes)]).sum())
     if bound is not None and size > bound:
         raise SeedRefusedError(
             f"seed cluster(s) {', '.join(map(str, wallet.seeds))}: the service wallet grew to "
@@ -166,48 +224,37 @@ def _check_size(
         )
 
 
-def _join(wallet: ServiceWallet, member: NDArray[np.bool_], node: int, rule: str, t: int) -> None:
+def _join(wallet: ServiceWallet, node: int, rule: str, t: int) -> None:
     if node in wallet.blocked:
         if all(j.node != node for j in wallet.refused):
             wallet.refused.append(Join(node, rule, t))
         return
-    member[node] = True
     wallet.nodes.add(node)
     wallet.joins.append(Join(node, rule, t))
 
 
-def _join_cashout_payers(
-    graph: FlowGraph, view: ChainView, wallet: ServiceWallet, member: NDArray[np.bool_]
-) -> None:
+def _join_cashout_payers(graph: FlowGraph, chain: CaseChain, wallet: ServiceWallet) -> None:
     """Clusters that alone pay a cash-out address join the service."""
     if not wallet.cashout_addresses:
         return
-    targets = np.array(sorted(wallet.cashout_addresses), dtype=np.int64)
-    hit = np.isin(view.out_addr, targets)
-    out_tx = graph.out_tx()
-    for t in np.unique(out_tx[hit]).tolist():
+    txs = tx_set(chain.out_tx(chain.addr_receipts(sorted(wallet.cashout_addresses))))
+    for t in txs.tolist():
         ins, _ = _tx_nodes(graph, t)
         payers = np.unique(ins[ins >= 0])
-        if len(payers) == 1 and not member[payers[0]]:
-            _join(wallet, member, int(payers[0]), "cashout-address", t)
+        if len(payers) == 1 and int(payers[0]) not in wallet.nodes:
+            _join(wallet, int(payers[0]), "cashout-address", t)
 
 
-def _join_sweep_inputs(
-    graph: FlowGraph, wallet: ServiceWallet, member: NDArray[np.bool_], in_tx: I64
-) -> None:
+def _join_sweep_inputs(graph: FlowGraph, wallet: ServiceWallet) -> None:
     """Consolidations into the service: one output (a member) fed by several inputs of a single
     other cluster; that cluster joins."""
-    n_in = np.diff(graph.tx_in_start)
-    n_out = np.diff(graph.tx_out_start)
-    one_out = (n_out == 1) & (n_in >= SWEEP_MIN_INPUTS)
-    first_out = graph.out_node[graph.tx_out_start[:-1].clip(max=max(len(graph.out_node) - 1, 0))]
-    cand = np.flatnonzero(one_out & (first_out >= 0))
-    cand = cand[member[first_out[cand]]]
+    cand = recv_txs(graph, wallet.nodes)
+    cand = cand[(_n_out(graph, cand) == 1) & (_n_in(graph, cand) >= SWEEP_MIN_INPUTS)]
     for t in cand.tolist():
         ins, _ = _tx_nodes(graph, t)
         payers = np.unique(ins)
-        if len(payers) == 1 and payers[0] >= 0 and not member[payers[0]]:
-            _join(wallet, member, int(payers[0]), "sweep-input", t)
+        if len(payers) == 1 and payers[0] >= 0 and int(payers[0]) not in wallet.nodes:
+            _join(wallet, int(payers[0]), "sweep-input", t)
 
 
 def grow_entities(
@@ -217,6 +264,11 @@ def grow_entities(
     ``sweep-output`` rule alone: the single output of a transaction spending two or more inputs,
     all of clusters of one entity, belongs to that entity (a sweep into a fresh hot-wallet
     address). Returns the grown labels and one Join per newly labelled cluster.
+
+    Walks the entities' own spends: round one the transactions their clusters spend in, each
+    later round only those of the clusters the round before labelled (a transaction's verdict
+    changes only when one of its inputs' clusters gains an entity). RAM: a dict entry per
+    labelled cluster (about 100 B) and 8 B per spend entry of a round's clusters.
 
     >>> from chainsleuth.trace.flowgraph import FlowGraph
     >>> from chainsleuth.heuristics.view import ChainView
@@ -234,7 +286,7 @@ def grow_entities(
     """
     by_node = dict(labels.by_node)
     wanted = {c.lower() for c in categories}
-    entity = np.full(graph.n_node, -1, dtype=np.int64)
+    entity: dict[int, int] = {}
     names: list[NodeLabel] = []
     index: dict[str, int] = {}
     for node, lab in by_node.items():
@@ -242,52 +294,46 @@ def grow_entities(
             code = index.setdefault(lab.entity, len(names))
             if code == len(names):
                 names.append(lab)
-            entity[node] = code
-    n_in = np.diff(graph.tx_in_start)
-    n_out = np.diff(graph.tx_out_start)
-    cand = np.flatnonzero((n_out == 1) & (n_in >= 2) & ~graph.is_coinbase)
-    in_tx = graph.in_tx()
+            entity[int(node)] = code
     joins: list[Join] = []
+    fresh = list(entity)
     for _ in range(max_rounds):
-        ent_in = np.where(graph.in_node >= 0, entity[graph.in_node.clip(min=0)], -1)
-        lo = np.full(graph.n_tx, np.iinfo(np.int64).max, dtype=np.int64)
-        hi = np.full(graph.n_tx, -2, dtype=np.int64)
-        np.minimum.at(lo, in_tx, ent_in)
-        np.maximum.at(hi, in_tx, ent_in)
-        out_node = graph.out_node[graph.tx_out_start[cand]]
-        ok = (lo[cand] == hi[cand]) & (lo[cand] >= 0) & (out_node >= 0)
-        ok &= entity[out_node.clip(min=0)] < 0
-        if not ok.any():
-            break
-        for t, node in zip(cand[ok].tolist(), out_node[ok].tolist(), strict=True):
-            if entity[node] < 0:
-                entity[node] = lo[t]
-                by_node[node] = names[int(lo[t])]
+        cand, _counts = spend_txs(graph, fresh)
+        cand = cand[
+            (_n_out(graph, cand) == 1)
+            & (_n_in(graph, cand) >= 2)
+            & ~np.asarray(graph.is_coinbase[cand], dtype=np.bool_)
+        ]
+        found: list[tuple[int, int, int]] = []
+        for t in cand.tolist():
+            ins, outs = _tx_nodes(graph, t)
+            codes = {entity.get(int(n), -1) for n in ins.tolist()}
+            node = int(outs[0])
+            if len(codes) == 1 and min(codes) >= 0 and node >= 0 and node not in entity:
+                found.append((t, node, min(codes)))
+        fresh = []
+        for t, node, code in found:
+            if node not in entity:
+                entity[node] = code
+                by_node[node] = names[code]
                 joins.append(Join(node, "sweep-output", t))
+                fresh.append(node)
+        if not fresh:
+            break
     return NodeLabels(by_node), joins
 
 
-def _join_peel_sources(
-    graph: FlowGraph,
-    view: ChainView,
-    wallet: ServiceWallet,
-    member: NDArray[np.bool_],
-    in_tx: I64,
-) -> None:
+def _join_peel_sources(graph: FlowGraph, chain: CaseChain, wallet: ServiceWallet) -> None:
     """Outside clusters whose two-output transaction feeds a service output that a service-only
     transaction then spends as its single input join the service."""
-    n_in = np.diff(graph.tx_in_start)
-    single = np.flatnonzero((n_in == 1) & ~graph.is_coinbase)
-    first_in = graph.in_node[graph.tx_in_start[single]]
-    single = single[(first_in >= 0) & member[first_in.clip(min=0)]]
-    prev_out = view.in_prev_out[graph.tx_in_start[single]]
+    single, _counts = spend_txs(graph, wallet.nodes)
+    single = single[(_n_in(graph, single) == 1) & ~np.asarray(graph.is_coinbase[single], bool)]
+    prev_out = chain.spent_output(np.asarray(graph.tx_in_start[single], dtype=np.int64))
     prev_out = prev_out[prev_out >= 0]
-    out_tx = graph.out_tx()
-    n_out = np.diff(graph.tx_out_start)
-    for t in np.unique(out_tx[prev_out]).tolist():
-        if n_out[t] != 2 or graph.is_coinbase[t]:
+    for t in tx_set(chain.out_tx(prev_out)).tolist():
+        if _n_out(graph, np.array([t]))[0] != 2 or graph.is_coinbase[t]:
             continue
         ins, _ = _tx_nodes(graph, t)
         payers = np.unique(ins)
-        if len(payers) == 1 and payers[0] >= 0 and not member[payers[0]]:
-            _join(wallet, member, int(payers[0]), "peel-source", t)
+        if len(payers) == 1 and payers[0] >= 0 and int(payers[0]) not in wallet.nodes:
+            _join(wallet, int(payers[0]), "peel-source", t)

@@ -19,7 +19,10 @@ Steps (:func:`investigate_service`):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,17 +31,27 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from chainsleuth.budget import TMP_DIR
 from chainsleuth.errors import InputError, SeedRefusedError
-from chainsleuth.heuristics.view import ChainView
+from chainsleuth.investigate.chain import CaseChain, entry_tx, node_entries, plain
 from chainsleuth.investigate.customers import CustomerGroups, group_customers
-from chainsleuth.investigate.expand import Join, ServiceWallet, expand_service, grow_entities
-from chainsleuth.store.chainview import load_chain_view
+from chainsleuth.investigate.expand import (
+    Join,
+    ServiceWallet,
+    expand_service,
+    grow_entities,
+    recv_txs,
+    service_only_txs,
+    spend_txs,
+)
+from chainsleuth.investigate.merge import merge_nodes
 from chainsleuth.trace.engine import Seed, TraceResult, trace
 from chainsleuth.trace.flowgraph import FlowGraph, build_flow_graph
 from chainsleuth.trace.labels import NodeLabels, load_node_labels
 from chainsleuth.trace.policies import policy_code
 
 if TYPE_CHECKING:
+    from chainsleuth.budget import MemoryBudget
     from chainsleuth.store.dataset import Dataset
 
 __all__ = [
@@ -201,47 +214,48 @@ def _month(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m")
 
 
-def find_payments(graph: FlowGraph, view: ChainView, member: NDArray[np.bool_]) -> list[Payment]:
-    """Transactions paying the service without spending from it, one Payment each.
+def _members(nodes: Iterable[int]) -> I64:
+    return np.array(sorted({int(n) for n in nodes}), dtype=np.int64)
 
-    >>> from chainsleuth.store.chainview import load_chain_view
+
+def find_payments(graph: FlowGraph, chain: CaseChain, members: Iterable[int]) -> list[Payment]:
+    """Transactions paying the service (``members``: its clusters) without spending from it,
+    one Payment each; found from the members' receipts (``node_recv``).
+
     >>> from chainsleuth.trace.flowgraph import build_flow_graph
-    >>> graph, view = build_flow_graph(ds), load_chain_view(ds)
-    >>> member = np.zeros(graph.n_node, dtype=np.bool_)
-    >>> member[sorted(expand_service(graph, view, [92]).nodes)] = True
-    >>> payments = find_payments(graph, view, member)
+    >>> graph = build_flow_graph(ds)
+    >>> chain = CaseChain.open(ds, graph)
+    >>> payments = find_payments(graph, chain, expand_service(graph, chain, [92]).nodes)
     >>> len(payments), payments[0].amount
     (977, 629314)
     """
-    out_ok = (graph.out_node >= 0) & member[graph.out_node.clip(min=0)]
-    in_mem = (graph.in_node >= 0) & member[graph.in_node.clip(min=0)]
-    out_tx = graph.out_tx()
-    in_tx = graph.in_tx()
-    spends_service = np.zeros(graph.n_tx, dtype=np.bool_)
-    spends_service[in_tx[in_mem]] = True
-    txs = np.unique(out_tx[out_ok])
-    txs = txs[~spends_service[txs] & ~graph.is_coinbase[txs]]
+    mem = _members(members)
+    txs = recv_txs(graph, mem)
+    spending, _n = spend_txs(graph, mem)
+    txs = txs[~np.isin(txs, spending) & ~np.asarray(graph.is_coinbase[txs], dtype=np.bool_)]
     payments: list[Payment] = []
     for t in txs.tolist():
-        o0, o1 = graph.tx_out_start[t], graph.tx_out_start[t + 1]
-        i0, i1 = graph.tx_in_start[t], graph.tx_in_start[t + 1]
-        outs = np.arange(o0, o1)[out_ok[o0:o1]]
-        ins_node = graph.in_node[i0:i1]
-        ins_val = graph.in_value[i0:i1]
+        o0, o1 = chain.outs(t)
+        i0, i1 = chain.ins(t)
+        out_node = np.asarray(graph.out_node[o0:o1])
+        outs = np.arange(o0, o1, dtype=np.int64)[np.isin(out_node, mem)]
+        ins_node = np.asarray(graph.in_node[i0:i1])
+        ins_val = np.asarray(graph.in_value[i0:i1])
         valid = ins_node >= 0
         if not valid.any():
             continue
         nodes, inv = np.unique(ins_node[valid], return_inverse=True)
         per = np.bincount(inv, ins_val[valid])
         best = int(np.argmax(per))
-        biggest = outs[int(np.argmax(graph.out_value[outs]))]
-        payer_addrs = view.in_addr[i0:i1][ins_node == nodes[best]]
+        values = np.asarray(graph.out_value[outs])
+        biggest = outs[int(np.argmax(values))]
+        payer_addrs = chain.in_addr(np.arange(i0, i1, dtype=np.int64))[ins_node == nodes[best]]
         payments.append(
             Payment(
                 tx=t,
                 customer=int(nodes[best]),
-                amount=int(graph.out_value[outs].sum()),
-                service_addr=int(view.out_addr[biggest]),
+                amount=int(values.sum()),
+                service_addr=int(chain.out_addr(np.array([biggest]))[0]),
                 customer_value=int(per[best]),
                 payer_addrs=sorted({int(a) for a in payer_addrs if a >= 0}),
                 service_outs=[int(o) for o in outs],
@@ -250,46 +264,40 @@ def find_payments(graph: FlowGraph, view: ChainView, member: NDArray[np.bool_]) 
     return payments
 
 
-def _service_only(graph: FlowGraph, member: NDArray[np.bool_]) -> NDArray[np.bool_]:
-    """Per transaction: every input entry belongs to the service (not coinbase)."""
-    in_ok = (graph.in_node >= 0) & member[graph.in_node.clip(min=0)]
-    n_in = np.diff(graph.tx_in_start)
-    n_mem = np.bincount(graph.in_tx()[in_ok], minlength=graph.n_tx)
-    return np.asarray((n_mem == n_in) & (n_in > 0) & ~graph.is_coinbase, dtype=np.bool_)
-
-
 def profile_service(
-    graph: FlowGraph, member: NDArray[np.bool_], payments: Sequence[Payment]
+    graph: FlowGraph, members: Iterable[int], payments: Sequence[Payment]
 ) -> ServiceProfile:
-    """Size, activity span, volume and monthly timeline of the service wallet; what it received
-    split into customer payments (income), its own transfers and the rest.
+    """Size, activity span, volume and monthly timeline of the service wallet (``members``:
+    its clusters); what it received split into customer payments (income), its own transfers
+    and the rest. Reads the members' entries only.
 
-    >>> from chainsleuth.store.chainview import load_chain_view
     >>> from chainsleuth.trace.flowgraph import build_flow_graph
-    >>> graph, view = build_flow_graph(ds), load_chain_view(ds)
-    >>> member = np.zeros(graph.n_node, dtype=np.bool_)
-    >>> member[sorted(expand_service(graph, view, [92]).nodes)] = True
-    >>> prof = profile_service(graph, member, find_payments(graph, view, member))
+    >>> graph = build_flow_graph(ds)
+    >>> chain = CaseChain.open(ds, graph)
+    >>> members = expand_service(graph, chain, [92]).nodes
+    >>> prof = profile_service(graph, members, find_payments(graph, chain, members))
     >>> prof.n_addresses, prof.income, prof.income + prof.self_transfers <= prof.total_received
     (1016, 1821915624, True)
     """
-    out_ok = (graph.out_node >= 0) & member[graph.out_node.clip(min=0)]
-    in_ok = (graph.in_node >= 0) & member[graph.in_node.clip(min=0)]
-    out_tx = graph.out_tx()
-    txs = np.unique(np.concatenate([out_tx[out_ok], graph.in_tx()[in_ok]]))
+    mem = _members(members)
+    recv = node_entries(graph.node_recv_start, graph.node_recv, mem)
+    spend = node_entries(graph.node_spend_start, graph.node_spend, mem)
+    recv_tx = entry_tx(graph.tx_out_start, recv)
+    txs = np.unique(np.concatenate([recv_tx, entry_tx(graph.tx_in_start, spend)]))
     months: dict[str, list[int]] = {}
     for p in payments:
         row = months.setdefault(_month(int(graph.tx_time[p.tx])), [0, 0])
         row[0] += 1
         row[1] += p.amount
     has = len(txs) > 0
-    total = int(graph.out_value[out_ok].sum())
-    own = _service_only(graph, member)
-    self_transfers = int(graph.out_value[out_ok & own[out_tx]].sum())
+    recv_value = np.asarray(graph.out_value[recv], dtype=np.int64)
+    total = int(recv_value.sum())
+    own = service_only_txs(graph, mem)
+    self_transfers = int(recv_value[np.isin(recv_tx, own)].sum())
     income = sum(p.amount for p in payments)
     return ServiceProfile(
-        n_clusters=int(member.sum()),
-        n_addresses=int(graph.node_size[member].sum()),
+        n_clusters=len(mem),
+        n_addresses=int(np.asarray(graph.node_size[mem]).sum()),
         first_height=int(graph.tx_height[txs[0]]) if has else -1,
         last_height=int(graph.tx_height[txs[-1]]) if has else -1,
         first_time=int(graph.tx_time[txs[0]]) if has else 0,
@@ -305,44 +313,46 @@ def profile_service(
 
 def find_outflows(
     graph: FlowGraph,
-    view: ChainView,
-    member: NDArray[np.bool_],
+    chain: CaseChain,
+    members: Iterable[int],
     labels: NodeLabels,
     cashout_categories: Sequence[str] = ("exchange",),
 ) -> tuple[list[Outflow], list[Outflow]]:
     """The service's outflows, one per output of a transaction spending only its coins to an
     address outside it: (cash-outs to ``cashout_categories``, every other outflow).
 
-    >>> from chainsleuth.store.chainview import load_chain_view
     >>> from chainsleuth.trace.flowgraph import build_flow_graph
-    >>> graph, view = build_flow_graph(ds), load_chain_view(ds)
+    >>> graph = build_flow_graph(ds)
+    >>> chain = CaseChain.open(ds, graph)
     >>> labels = load_node_labels(ds, graph)
-    >>> member = np.zeros(graph.n_node, dtype=np.bool_)
-    >>> member[sorted(expand_service(graph, view, [92], labels).nodes)] = True
-    >>> cash, other = find_outflows(graph, view, member, labels)
+    >>> members = expand_service(graph, chain, [92], labels).nodes
+    >>> cash, other = find_outflows(graph, chain, members, labels)
     >>> len(cash), cash[0].entity, cash[0].amount, len(other)
     (113, 'exchange-1', 32430681, 14)
     """
-    own = _service_only(graph, member)
-    out_tx = graph.out_tx()
-    node = graph.out_node
-    outside = (node >= 0) & ~member[node.clip(min=0)] & (view.out_addr >= 0)
+    mem = _members(members)
     wanted = {c.lower() for c in cashout_categories}
     cash: list[Outflow] = []
     other: list[Outflow] = []
-    for o in np.flatnonzero(outside & own[out_tx]).tolist():
-        lab = labels.get(int(node[o]))
-        row = Outflow(
-            node=int(node[o]),
-            entity=lab.entity if lab else "",
-            category=lab.category if lab else None,
-            tx=int(out_tx[o]),
-            out=o,
-            addr=int(view.out_addr[o]),
-            amount=int(graph.out_value[o]),
-        )
-        is_cash = lab is not None and (lab.category or "").lower() in wanted
-        (cash if is_cash else other).append(row)
+    for t in service_only_txs(graph, mem).tolist():
+        o0, o1 = chain.outs(t)
+        entries = np.arange(o0, o1, dtype=np.int64)
+        node = np.asarray(graph.out_node[o0:o1])
+        addrs = chain.out_addr(entries)
+        outside = (node >= 0) & ~np.isin(node, mem) & (addrs >= 0)
+        for k in np.flatnonzero(outside).tolist():
+            lab = labels.get(int(node[k]))
+            row = Outflow(
+                node=int(node[k]),
+                entity=lab.entity if lab else "",
+                category=lab.category if lab else None,
+                tx=t,
+                out=o0 + k,
+                addr=int(addrs[k]),
+                amount=int(graph.out_value[o0 + k]),
+            )
+            is_cash = lab is not None and (lab.category or "").lower() in wanted
+            (cash if is_cash else other).append(row)
     return cash, other
 
 
@@ -355,13 +365,14 @@ def _attach_funding(
     result: TraceResult,
     payments: Sequence[Payment],
     labels: NodeLabels,
-    view: ChainView,
+    chain: CaseChain,
     graph: FlowGraph,
 ) -> None:
     """Give each payment its largest attributed endpoint (per seed) as funding source."""
     per_seed: dict[int, list[Any]] = {}
     for e in result.endpoints(("stop",), per_seed=True):
         per_seed.setdefault(e.seed, []).append(e)
+    pending: list[tuple[Payment, int, int]] = []
     order = np.argsort(result.edge_seed, kind="stable")
     bounds = np.searchsorted(result.edge_seed[order], np.arange(len(payments) + 1))
     for idx, p in enumerate(payments):
@@ -391,35 +402,50 @@ def _attach_funding(
         mask = order[bounds[idx] : bounds[idx + 1]]
         p.path_txs = _path_to(result, mask, best.node, best.tx)
         if best.tx == p.tx:  # paid straight from the entity's cluster
-            p.funding_out = max(p.service_outs, key=lambda o: int(view.out_value[o]))
+            p.funding_out = max(p.service_outs, key=lambda o: int(graph.out_value[o]))
         else:
             first = mask[(result.edge_src[mask] == best.node) & (result.edge_tx[mask] == best.tx)]
             receiver = int(result.edge_dst[first[np.argmax(result.edge_value[first])]])
-            p.funding_out = _withdrawal_output(view, graph, best.tx, p.path_txs, p.tx, receiver)
-        p.funding_addr = int(view.out_addr[p.funding_out]) if p.funding_out >= 0 else -1
+            pending.append((p, best.tx, receiver))
+    # the spent outputs of every evidence step after a withdrawal, read at once
+    steps = [p.path_txs[1] if len(p.path_txs) > 1 else p.tx for p, _t, _r in pending]
+    if steps:
+        chain.spent_output(np.concatenate([np.arange(*chain.ins(t)) for t in steps]))
+    for p, tx, receiver in pending:
+        p.funding_out = _withdrawal_output(chain, graph, tx, p.path_txs, p.tx, receiver)
+    for p in payments:
+        if p.funding is not None:
+            p.funding_addr = _out_addr(chain, p.funding_out)
 
 
 def _attach_direct_funding(
     payments: Sequence[Payment],
     labels: NodeLabels,
-    view: ChainView,
+    chain: CaseChain,
     graph: FlowGraph,
     categories: Sequence[str],
 ) -> None:
     """A payment spending outputs that an attributed entity (``categories``) paid straight to
     the customer is funded by that withdrawal: exact to the output, no trace needed. The entity
-    whose outputs bring the most value wins; the withdrawal is its largest such output."""
+    whose outputs bring the most value wins; the withdrawal is its largest such output.
+    Reads the spent outputs of the customers' inputs in the payments only."""
     wanted = {c.lower() for c in categories}
+    mine = [
+        i for p in payments for i in range(*chain.ins(p.tx)) if int(graph.in_node[i]) == p.customer
+    ]
+    chain.spent_output(np.array(mine, dtype=np.int64))  # one batched read
     for p in payments:
-        i0, i1 = int(view.in_start[p.tx]), int(view.in_start[p.tx + 1])
+        i0, i1 = chain.ins(p.tx)
         by_entity: dict[str, list[int]] = {}
         nodes: dict[str, int] = {}
         for i in range(i0, i1):
-            prev = int(view.in_prev_out[i])
-            if prev < 0 or graph.in_node[i] != p.customer:
+            if graph.in_node[i] != p.customer:
                 continue
-            src_tx = int(view.out_tx[prev])
-            j0, j1 = int(view.in_start[src_tx]), int(view.in_start[src_tx + 1])
+            prev = int(chain.spent_output(np.array([i]))[0])
+            if prev < 0:
+                continue
+            src_tx = int(chain.out_tx(np.array([prev]))[0])
+            j0, j1 = chain.ins(src_tx)
             if j0 == j1 or graph.is_coinbase[src_tx]:
                 continue
             sender = int(graph.in_node[j0])
@@ -432,10 +458,10 @@ def _attach_direct_funding(
             nodes[lab.entity] = sender
         if not by_entity:
             continue
-        value = {e: sum(int(view.out_value[o]) for o in outs) for e, outs in by_entity.items()}
+        value = {e: sum(int(graph.out_value[o]) for o in outs) for e, outs in by_entity.items()}
         entity = max(value, key=lambda e: value[e])
-        out = max(by_entity[entity], key=lambda o: int(view.out_value[o]))
-        tx = int(view.out_tx[out])
+        out = max(by_entity[entity], key=lambda o: int(graph.out_value[o]))
+        tx = int(chain.out_tx(np.array([out]))[0])
         lab = labels.get(nodes[entity])
         p.funding = Funding(
             node=nodes[entity],
@@ -448,20 +474,26 @@ def _attach_direct_funding(
         )
         p.path_txs = [tx, p.tx]
         p.funding_out = out
-        p.funding_addr = int(view.out_addr[out])
+        p.funding_addr = _out_addr(chain, out)
+
+
+def _out_addr(chain: CaseChain, out: int) -> int:
+    return int(chain.out_addr(np.array([out]))[0]) if out >= 0 else -1
 
 
 def _withdrawal_output(
-    view: ChainView, graph: FlowGraph, tx: int, path: Sequence[int], payment: int, receiver: int
+    chain: CaseChain, graph: FlowGraph, tx: int, path: Sequence[int], payment: int, receiver: int
 ) -> int:
-    """The output of funding transaction ``tx`` that the next evidence step spends, else the
-    one paying the trace's receiving cluster ``receiver`` (the largest when several), else -1."""
+    """The output of funding transaction ``tx`` that the next evidence step spends (read from
+    that step's inputs), else the one paying the trace's receiving cluster ``receiver`` (the
+    largest when several), else -1."""
     nxt = path[1] if len(path) > 1 else payment
-    o0, o1 = int(view.out_start[tx]), int(view.out_start[tx + 1])
-    hits = [o for o in range(o0, o1) if view.out_spent_by[o] == nxt]
+    o0, o1 = chain.outs(tx)
+    spent = set(chain.spent_output(np.arange(*chain.ins(nxt), dtype=np.int64)).tolist())
+    hits = [o for o in range(o0, o1) if o in spent]
     if not hits:
         hits = [o for o in range(o0, o1) if graph.out_node[o] == receiver]
-    return max(hits, key=lambda o: int(view.out_value[o])) if hits else -1
+    return max(hits, key=lambda o: int(graph.out_value[o])) if hits else -1
 
 
 def _path_to(result: TraceResult, mask: I64, node: int, tx: int) -> list[int]:
@@ -507,14 +539,16 @@ def _exposure(result: TraceResult, labels: NodeLabels) -> list[Exposure]:
     return rows
 
 
-def _merge_service(
-    graph: FlowGraph, view: ChainView, member: NDArray[np.bool_], service_node: int
-) -> FlowGraph:
-    """The flow graph with every service cluster merged into ``service_node``, so the service
-    is one pool and its internal moves (sweeps, peels) are not counted as outflows."""
-    mapping = graph.node_of_addr.copy()
-    mapping[member[mapping]] = service_node
-    return FlowGraph.from_view(view, mapping, tx_time=graph.tx_time, level="cluster", run=graph.run)
+@contextlib.contextmanager
+def _scratch(ds: Dataset) -> Iterator[Path]:
+    """A private folder under ``DATASET/_tmp/`` for the case graph, removed afterwards."""
+    root = Path(ds.path) / TMP_DIR
+    root.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="casegraph-", dir=root))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _check_seeds(
@@ -562,6 +596,7 @@ def investigate_service(
     max_service_share: float = DEFAULT_MAX_SERVICE_SHARE,
     allow_stale: bool = False,
     progress: Step | None = None,
+    budget: MemoryBudget | None = None,
 ) -> Investigation:
     """Run the service investigation from seed addresses (see the module docstring); when
     ``out`` is given, also write the case files there (``investigate.case.write_case``).
@@ -569,6 +604,12 @@ def investigate_service(
     Refuses (SeedRefusedError) a seed attributed to a ``stop_categories`` entity, seeds of two
     actors, and a wallet that grows past ``max_service_share`` of the dataset's addresses;
     refuses a stale clustering run unless ``allow_stale``.
+
+    Reads the chain from disk: the cluster and address flow graphs (memmaps, built on first use
+    within ``budget``, default ``--memory-limit``'s) walked from the nodes reached, rows of the
+    inputs and outputs the steps name, and the case graph (the service merged into one node,
+    :mod:`~chainsleuth.investigate.merge`) written under ``DATASET/_tmp/`` for the traces and
+    removed after them. Never the whole chain as a view.
 
     >>> inv = investigate_service(ds, ["bcrt1qrlz3a8k2dar5uy50thgrhjjrdyjrcmp6pwmstv"])
     >>> inv.profile.n_addresses, len({p.group for p in inv.payments})
@@ -585,75 +626,78 @@ def investigate_service(
     if not 0 < max_service_share <= 1:
         raise InputError(f"max service share must be in (0, 1]: {max_service_share}")
     say("loading flow graph", 0, 5)
-    view = load_chain_view(ds)
-    graph = build_flow_graph(ds, run, view=view, allow_stale=allow_stale)
+    stored = build_flow_graph(ds, run, allow_stale=allow_stale, budget=budget)
+    graph = plain(stored)
+    chain = CaseChain.open(ds, graph, budget=budget)
     labels = load_node_labels(ds, graph)
     seed_nodes = _check_seeds(ds, seeds, graph, labels, stop_categories)
     say("expanding the service wallet", 1, 5)
-    max_addresses = max(MIN_SERVICE_BOUND, int(max_service_share * view.n_addr))
+    max_addresses = max(MIN_SERVICE_BOUND, int(max_service_share * chain.n_addr))
     wallet = expand_service(
         graph,
-        view,
+        chain,
         seed_nodes,
         labels,
         deposit_categories=stop_categories,
         max_addresses=max_addresses,
     )
-    member = np.zeros(graph.n_node, dtype=np.bool_)
-    member[sorted(wallet.nodes)] = True
-    payments = find_payments(graph, view, member)
-    profile = profile_service(graph, member, payments)
+    payments = find_payments(graph, chain, wallet.nodes)
+    profile = profile_service(graph, wallet.nodes, payments)
     service_node = min(wallet.nodes)
-    case_graph = _merge_service(graph, view, member, service_node)
-    labels, grown = grow_entities(case_graph, labels, stop_categories)
-    say("grouping customers", 2, 6)
-    groups = group_customers(
-        graph,
-        view,
-        member,
-        labels,
-        [(p.tx, p.customer, p.service_addr) for p in payments],
-        deposit_categories=stop_categories,
-    )
-    for p, g in zip(payments, groups.group_of_payment, strict=True):
-        p.group = g
-    say("tracing customers back", 3, 6)
-    if payments:
-        back = trace(
+    with _scratch(ds) as folder:
+        case_graph = plain(merge_nodes(graph, wallet.nodes, service_node, folder))
+        labels, grown = grow_entities(case_graph, labels, stop_categories)
+        say("grouping customers", 2, 6)
+        groups = group_customers(
+            graph,
+            chain,
+            wallet.nodes,
+            labels,
+            [(p.tx, p.customer, p.service_addr) for p in payments],
+            deposit_categories=stop_categories,
+        )
+        for p, g in zip(payments, groups.group_of_payment, strict=True):
+            p.group = g
+        say("tracing customers back", 3, 6)
+        if payments:
+            back = trace(
+                case_graph,
+                _customer_seeds(payments),
+                direction="back",
+                hops=hops,
+                policy=policy,
+                min_value=min_value,
+                stop_categories=stop_categories,
+                labels=labels,
+            )
+            _attach_funding(back, payments, labels, chain, case_graph)
+            _attach_direct_funding(payments, labels, chain, case_graph, stop_categories)
+            del back
+        say("tracing the service forward", 4, 6)
+        fwd = trace(
             case_graph,
-            _customer_seeds(payments),
-            direction="back",
-            hops=hops,
+            [Seed(service_node)],
+            direction="forward",
+            hops=forward_hops,
             policy=policy,
             min_value=min_value,
             stop_categories=stop_categories,
             labels=labels,
         )
-        _attach_funding(back, payments, labels, view, case_graph)
-        _attach_direct_funding(payments, labels, view, case_graph, stop_categories)
-    say("tracing the service forward", 4, 6)
-    fwd = trace(
-        case_graph,
-        [Seed(service_node)],
-        direction="forward",
-        hops=forward_hops,
-        policy=policy,
-        min_value=min_value,
-        stop_categories=stop_categories,
-        labels=labels,
-    )
-    cash, other = find_outflows(graph, view, member, labels, stop_categories)
+        exposure = _exposure(fwd, labels)
+        del fwd, case_graph
+    cash, other = find_outflows(graph, chain, wallet.nodes, labels, stop_categories)
     say("done", 6, 6)
     inv = Investigation(
         seeds=list(seeds),
-        graph=graph,
+        graph=stored,
         labels=labels,
         wallet=wallet,
         profile=profile,
         payments=payments,
         cashouts=cash,
         outflows=other,
-        exposure=_exposure(fwd, labels),
+        exposure=exposure,
         groups=groups,
         grown=grown,
         params={

@@ -206,7 +206,9 @@ class TraceResult:
 
 def _time_window(graph: FlowGraph, start: int | None, end: int | None) -> tuple[int, int]:
     """Transaction positions covered by [start, end] (epoch seconds; block times made
-    monotonic by a running maximum)."""
+    monotonic by a running maximum). Without bounds nothing is read (the whole chain)."""
+    if start is None and end is None:
+        return 0, graph.n_tx - 1
     mono = np.maximum.accumulate(graph.tx_time) if graph.n_tx else graph.tx_time
     lo = 0 if start is None else int(np.searchsorted(mono, start, side="left"))
     hi = graph.n_tx - 1 if end is None else int(np.searchsorted(mono, end, side="right")) - 1

@@ -35,6 +35,7 @@ from numpy.typing import NDArray
 from chainsleuth.heuristics.view import ChainView
 
 if TYPE_CHECKING:
+    from chainsleuth.budget import MemoryBudget
     from chainsleuth.store.dataset import Dataset
 
 __all__ = ["FlowGraph", "build_flow_graph"]
@@ -240,6 +241,7 @@ def build_flow_graph(
     level: str = "cluster",
     view: ChainView | None = None,
     allow_stale: bool = False,
+    budget: MemoryBudget | None = None,
 ) -> FlowGraph:
     """The flow graph of a dataset at cluster level (``run``, default the newest clustering run)
     or at address level (``level="address"``).
@@ -248,13 +250,17 @@ def build_flow_graph(
     anything is loaded, unless ``allow_stale`` (then a StaleRunWarning); see
     :func:`chainsleuth.cluster.runs.check_fresh`.
 
+    Without ``view`` the graph is the persisted one, memmapped from disk
+    (:func:`chainsleuth.trace.diskgraph.disk_flow_graph`: built on first use within
+    ``budget``, default ``--memory-limit``'s, then reused). With ``view`` (a chain view the
+    caller already holds) it is built in RAM from it.
+
     >>> g = build_flow_graph(ds)  # ds: the regtest chain, clustered
-    >>> (g.level, g.n_tx, g.run)
-    ('cluster', 3981, 'default')
+    >>> (g.level, g.n_tx, g.run, g.in_node.flags.writeable)
+    ('cluster', 3981, 'default', False)
     """
     from chainsleuth.cluster.runs import check_fresh, latest_run, load_address_cluster
     from chainsleuth.errors import InputError
-    from chainsleuth.store.chainview import load_chain_view
 
     if level not in ("cluster", "address"):
         raise InputError(f"unknown flow graph level: {level!r} (cluster or address)")
@@ -262,7 +268,11 @@ def build_flow_graph(
     if level == "cluster":
         name = run if run is not None else latest_run(ds)
         check_fresh(ds, name, allow_stale=allow_stale)
-    chain = view if view is not None else load_chain_view(ds)
+    if view is None:
+        from chainsleuth.trace.diskgraph import disk_flow_graph
+
+        return disk_flow_graph(ds, name or None, level=level, budget=budget)
+    chain = view
     raw = ds.sql("SELECT epoch_us(time) // 1000000 AS t FROM txs ORDER BY tx_id").fetchnumpy()
     times = np.asarray(raw["t"], dtype=np.int64)
     if level == "address":
