@@ -124,6 +124,7 @@ def trace_cmd(
             allow_stale=allow_stale,
             per_seed=False,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
+            budget=budget,
         )
         doc = trace_to_dict(ds, result)
     if as_json:

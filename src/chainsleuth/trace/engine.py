@@ -37,6 +37,7 @@ from chainsleuth.trace.policies import (
 )
 
 if TYPE_CHECKING:
+    from chainsleuth.budget import MemoryBudget
     from chainsleuth.store.dataset import Dataset
 
 __all__ = ["Endpoint", "Seed", "TraceResult", "resolve_seeds", "trace"]
@@ -311,6 +312,7 @@ def trace(
     per_seed: bool = True,
     progress: Progress | None = None,
     allow_stale: bool = False,
+    budget: MemoryBudget | None = None,
 ) -> TraceResult:
     """Trace value from ``seeds`` (Seed, node ids, or addresses when ``source`` is a dataset).
 
@@ -321,7 +323,8 @@ def trace(
     nodes with more than ``max_cluster_size`` addresses are recorded as endpoints, not expanded.
     ``per_seed=False`` pools the seeds (faster; every endpoint and edge then has seed 0).
     A stale clustering run is refused unless ``allow_stale`` (see
-    :func:`~chainsleuth.trace.flowgraph.build_flow_graph`).
+    :func:`~chainsleuth.trace.flowgraph.build_flow_graph`); ``budget`` bounds the graph's
+    first build.
 
     >>> from chainsleuth.trace.flowgraph import FlowGraph, _tiny_view
     >>> r = trace(FlowGraph.from_view(_tiny_view()), [0], direction="forward", hops=1)
@@ -337,7 +340,7 @@ def trace(
         graph = source
         node_labels = labels if labels is not None else NodeLabels()
     else:
-        graph = build_flow_graph(source, run, allow_stale=allow_stale)
+        graph = build_flow_graph(source, run, allow_stale=allow_stale, budget=budget)
         node_labels = labels if labels is not None else load_node_labels(source, graph)
     seed_list = resolve_seeds(source, graph, seeds)
     back = direction == "back"
