@@ -31,7 +31,7 @@ from chainsleuth.ingest.kernels import (
     parse_blocks,
     script_keys,
 )
-from chainsleuth.ingest.resolve import resolve_batch
+from chainsleuth.ingest.resolve import BadOutputError, resolve_batch
 from chainsleuth.ingest.txids import hash_txids
 from chainsleuth.store.addrdict import AddressDictionary
 from chainsleuth.store.hashindex import UtxoIndex
@@ -291,19 +291,29 @@ def link_batch(prep: PreparedBatch, state: IndexState, network: Network) -> Batc
         if n_tx
         else np.zeros((0, 4), dtype=np.uint64)
     )
-    failed, in_out_id, in_value, in_addr, in_type, tx_in_value = resolve_batch(
-        state.utxo,
-        buf,
-        tx,
-        inp,
-        coinbase,
-        np.ascontiguousarray(txid_words[:, 0]),
-        np.ascontiguousarray(txid_words[:, 1]),
-        out[:, 0],
-        codes,
-        addr_ids,
-        base_out,
-    )
+    try:
+        failed, in_out_id, in_value, in_addr, in_type, tx_in_value = resolve_batch(
+            state.utxo,
+            buf,
+            tx,
+            inp,
+            coinbase,
+            np.ascontiguousarray(txid_words[:, 0]),
+            np.ascontiguousarray(txid_words[:, 1]),
+            out[:, 0],
+            codes,
+            addr_ids,
+            base_out,
+        )
+    except BadOutputError as bad:
+        t = int(np.searchsorted(tx[:, 11], bad.output, side="right") - 1)
+        blk = blocks[int(tx_block[t])]
+        txid_hex = bytes(txids[32 * t : 32 * t + 32])[::-1].hex()
+        raise _fail(
+            blk,
+            int(tx[t, 1] - starts[tx_block[t]]),
+            f"tx {txid_hex} output {bad.output - int(tx[t, 11])}: {bad.reason}",
+        ) from None
     if failed >= 0:
         t = int(np.searchsorted(tx[:, 10], failed, side="right") - 1)
         blk = blocks[int(tx_block[t])]

@@ -28,7 +28,7 @@ from chainsleuth.chain.script import SCRIPT_TYPE_CODES
 from chainsleuth.errors import ChainsleuthError
 from chainsleuth.ingest.batch import IndexState
 from chainsleuth.ingest.resolve import load_utxos
-from chainsleuth.store.hashindex import UtxoIndex, utxo_delete, utxo_find
+from chainsleuth.store.hashindex import UtxoIndex, utxo_delete, utxo_entry, utxo_find
 from chainsleuth.store.manifest import Manifest
 from chainsleuth.store.parts import part_name
 
@@ -73,20 +73,16 @@ def key_words(col: pa.ChunkedArray | pa.Array, width: int) -> np.ndarray:
 
 
 @njit(cache=True)
-def _unload(arrs, k0, k1, vout, oid):  # type: ignore[no-untyped-def]
-    keys0, keys1, vouts, out_ids, values, addr_ids, types = arrs
-    removed = 0
+def _unload(h, k0, k1, vout, oid):  # type: ignore[no-untyped-def]
     for i in range(k0.shape[0]):
-        slot = utxo_find(keys0, keys1, vouts, out_ids, k0[i], k1[i], vout[i])
-        if slot >= 0 and out_ids[slot] == oid[i]:
-            utxo_delete(keys0, keys1, vouts, out_ids, values, addr_ids, types, slot)
-            removed += 1
-    return removed
+        pos = utxo_find(h, k0[i], k1[i], vout[i])
+        if pos >= 0 and utxo_entry(h, pos)[0] == oid[i]:
+            utxo_delete(h, pos)
 
 
 def _unload_utxos(index: UtxoIndex, k0: np.ndarray, k1: np.ndarray, vout: np.ndarray,
                   out_id: np.ndarray) -> None:  # fmt: skip
-    index.count -= int(_unload(index.arrays, k0, k1, vout, out_id))
+    _unload(index.handle, k0, k1, vout, out_id)
 
 
 def rebuild_state(data: Path, manifest: Manifest, state: IndexState) -> None:

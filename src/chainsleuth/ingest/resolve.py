@@ -1,7 +1,9 @@
 """Link every input to the output it spends, through the UTXO index, in one numba pass.
 
 Transactions are processed in chain order: a transaction's inputs are resolved (and the spent
-entries removed) before its outputs are added, so spends inside the same block work.
+entries removed) before its outputs are added, so spends inside the same block work. Before the
+pass the index makes room for the batch's outputs (exact per-shard counts,
+:meth:`~chainsleuth.store.hashindex.UtxoIndex.reserve_keys`), so nothing grows inside it.
 
 >>> import numpy as np
 >>> from chainsleuth.store.hashindex import UtxoIndex
@@ -18,36 +20,31 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from chainsleuth.store.hashindex import UtxoIndex, utxo_delete, utxo_find, utxo_insert
+from chainsleuth.errors import ChainsleuthError
+from chainsleuth.store.hashindex import (
+    ERR_VALUE,
+    ERR_VOUT,
+    UtxoIndex,
+    insert_error,
+    utxo_delete,
+    utxo_entry,
+    utxo_find,
+    utxo_insert,
+)
 
-__all__ = ["load_utxos", "resolve_batch"]
+__all__ = ["BadOutputError", "load_utxos", "resolve_batch"]
 
 _NULLDATA = 5
 
 
-@njit(cache=True)
-def _load(arrs, k0, k1, vout, oid, value, aid, typ):  # type: ignore[no-untyped-def]
-    keys0, keys1, vouts, out_ids, values, addr_ids, types = arrs
-    added = 0
-    for i in range(k0.shape[0]):
-        if utxo_insert(
-            keys0,
-            keys1,
-            vouts,
-            out_ids,
-            values,
-            addr_ids,
-            types,
-            k0[i],
-            k1[i],
-            vout[i],
-            oid[i],
-            value[i],
-            aid[i],
-            typ[i],
-        ):
-            added += 1
-    return added
+class BadOutputError(ChainsleuthError):
+    """An output the UTXO index cannot hold because it breaks a consensus bound (its value
+    outside 0..MAX_MONEY, a vout of 2^24 or more): ``output`` is its batch-local row."""
+
+    def __init__(self, output: int, reason: str) -> None:
+        super().__init__(reason)
+        self.output = output
+        self.reason = reason
 
 
 def load_utxos(
@@ -60,21 +57,18 @@ def load_utxos(
     addr_id: np.ndarray,
     script_type: np.ndarray,
 ) -> None:
-    """Bulk-insert unspent outputs (used when resuming from a dataset on disk)."""
-    index.reserve(int(k0.shape[0]))
-    index.count += int(_load(index.arrays, k0, k1, vout, out_id, value, addr_id, script_type))
+    """Bulk-insert unspent outputs (used when rebuilding from a dataset on disk)."""
+    index.insert_many(k0, k1, vout, out_id, value, addr_id, script_type)
 
 
 @njit(cache=True)
-def _resolve(arrs, buf, tx, inp, coinbase, tx_k0, tx_k1, out_value, out_type, out_addr, base_out):  # type: ignore[no-untyped-def]
-    keys0, keys1, vouts, out_ids, values, addr_ids, types = arrs
+def _resolve(h, buf, tx, inp, coinbase, tx_k0, tx_k1, out_value, out_type, out_addr, base_out):  # type: ignore[no-untyped-def]
     n_in = inp.shape[0]
     in_out_id = np.full(n_in, -1, dtype=np.int64)
     in_value = np.zeros(n_in, dtype=np.int64)
     in_addr = np.full(n_in, -1, dtype=np.int64)
     in_type = np.zeros(n_in, dtype=np.uint8)
     tx_in_value = np.zeros(tx.shape[0], dtype=np.int64)
-    delta = 0
     for t in range(tx.shape[0]):
         fi = tx[t, 10]
         ni = tx[t, 8]
@@ -89,28 +83,22 @@ def _resolve(arrs, buf, tx, inp, coinbase, tx_k0, tx_k1, out_value, out_type, ou
                 for b in range(8):
                     k0 |= np.uint64(buf[p + b]) << np.uint64(8 * b)
                     k1 |= np.uint64(buf[p + 8 + b]) << np.uint64(8 * b)
-                slot = utxo_find(keys0, keys1, vouts, out_ids, k0, k1, inp[i, 1])
-                if slot < 0:
-                    return i, in_out_id, in_value, in_addr, in_type, tx_in_value, delta
-                in_out_id[i] = out_ids[slot]
-                in_value[i] = values[slot]
-                in_addr[i] = addr_ids[slot]
-                in_type[i] = types[slot]
-                total += values[slot]
-                utxo_delete(keys0, keys1, vouts, out_ids, values, addr_ids, types, slot)
-                delta -= 1
+                pos = utxo_find(h, k0, k1, inp[i, 1])
+                if pos < 0:
+                    return i, -1, 0, in_out_id, in_value, in_addr, in_type, tx_in_value
+                oid, value, aid, typ = utxo_entry(h, pos)
+                in_out_id[i] = oid
+                in_value[i] = value
+                in_addr[i] = aid
+                in_type[i] = typ
+                total += value
+                utxo_delete(h, pos)
             tx_in_value[t] = total
         for o in range(fo, fo + no):
             if out_type[o] == _NULLDATA:
                 continue
-            if utxo_insert(
-                keys0,
-                keys1,
-                vouts,
-                out_ids,
-                values,
-                addr_ids,
-                types,
+            status = utxo_insert(
+                h,
                 tx_k0[t],
                 tx_k1[t],
                 o - fo,
@@ -118,9 +106,10 @@ def _resolve(arrs, buf, tx, inp, coinbase, tx_k0, tx_k1, out_value, out_type, ou
                 out_value[o],
                 out_addr[o],
                 out_type[o],
-            ):
-                delta += 1
-    return -1, in_out_id, in_value, in_addr, in_type, tx_in_value, delta
+            )
+            if status < 0:
+                return -1, o, status, in_out_id, in_value, in_addr, in_type, tx_in_value
+    return -1, -1, 0, in_out_id, in_value, in_addr, in_type, tx_in_value
 
 
 def resolve_batch(
@@ -140,11 +129,18 @@ def resolve_batch(
 
     Returns ``(failed_input, in_out_id, in_value, in_addr_id, in_type, tx_in_value)``;
     ``failed_input`` is -1 on success, else the batch-local index of an input whose previous
-    output is unknown.
+    output is unknown. Raises :class:`BadOutputError` for an output whose value or vout breaks
+    a consensus bound, ChainsleuthError past the index's id limits.
     """
-    index.reserve(int(out_value.shape[0]))
-    failed, in_out_id, in_value, in_addr, in_type, tx_in_value, delta = _resolve(
-        index.arrays,
+    n_out_tx = tx[:, 9]
+    out_tx = np.repeat(np.arange(tx.shape[0]), n_out_tx)
+    vout = np.arange(out_value.shape[0], dtype=np.int64) - tx[out_tx, 11]
+    keep = out_type != _NULLDATA
+    index.reserve_keys(
+        np.ascontiguousarray(tx_k0[out_tx][keep]), vout[keep].astype(np.uint32, copy=False)
+    )
+    failed, bad_out, status, in_out_id, in_value, in_addr, in_type, tx_in_value = _resolve(
+        index.handle,
         buf,
         tx,
         inp,
@@ -156,5 +152,8 @@ def resolve_batch(
         out_addr,
         base_out_id,
     )
-    index.count += int(delta)
+    if bad_out >= 0:
+        if status in (ERR_VALUE, ERR_VOUT):
+            raise BadOutputError(int(bad_out), insert_error(status))
+        raise ChainsleuthError(f"output {base_out_id + bad_out}: {insert_error(status)}")
     return int(failed), in_out_id, in_value, in_addr, in_type, tx_in_value

@@ -7,10 +7,14 @@ sha256 like any part. Files of an older checkpoint are deleted only after a mani
 newer ones is in place, so a run killed at any moment resumes from a consistent pair of
 manifest and state.
 
-- UTXO index: ``state/utxo-h<h>.bin``, its occupied entries sorted by ``out_id`` as arrays
-  back to back in raw little-endian bytes (41 bytes per unspent output; dtypes and count in the
-  manifest): one sequential write, one ``np.fromfile`` per array, one rehash on load. The form
-  does not depend on the table's slot layout, so a resumed run saves the same bytes.
+- UTXO index: ``state/utxo-h<h>.bin``, its saved form
+  (:meth:`~chainsleuth.store.hashindex.UtxoIndex.records`: the packed 32-byte slots, shard by
+  shard, each shard sorted by ``out_id``; count, format and shard bits in the manifest),
+  written one shard at a time and read back in chunks of 1 M entries, so neither side holds
+  more than one shard's copy beside the index. The form does not depend on the shards' sizes,
+  so a resumed run saves the same bytes. A state of an older format (format 1: 41-byte
+  columns) is not loaded: :func:`utxo_state_current` says so and the runner rebuilds the
+  indexes from the parts instead.
 - Address dictionary (:class:`~chainsleuth.store.addrdict.AddressDictionary`, bounded RAM,
   spilling sorted runs to disk): ``state/addresses/`` (its hot table per checkpoint plus its
   immutable runs). A dictionary rebuilt from the parts lives in a folder of its own, so the
@@ -20,11 +24,14 @@ manifest and state.
 >>> from chainsleuth.ingest.batch import IndexState
 >>> from chainsleuth.store.hashindex import UtxoIndex
 >>> d = Path(tempfile.mkdtemp())
->>> st = IndexState(UtxoIndex(), new_address_index(d, 8 << 20))
+>>> utxo = UtxoIndex()
+>>> utxo.insert(0xABC, 0xDEF, 1, 7, 5000, 3, 4)
+True
+>>> st = IndexState(utxo, new_address_index(d, 8 << 20))
 >>> meta, files = save_state(d, st, 99)
 >>> loaded = load_state(d, meta, 8 << 20)
->>> bool((loaded.utxo.out_ids == st.utxo.out_ids).all()), sorted(files)[-1][:11]
-(True, 'state/utxo-')
+>>> loaded.utxo.get(0xABC, 0xDEF, 1), sorted(files)[-1][:11], meta["utxo"]["format"]
+((7, 5000, 3, 4), 'state/utxo-', 2)
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,9 +47,16 @@ import numpy as np
 
 from chainsleuth.errors import DatasetError
 from chainsleuth.store.addrdict import AddressDictionary
-from chainsleuth.store.hashindex import UtxoIndex
+from chainsleuth.store.hashindex import UTXO_FORMAT, UtxoIndex
 
-__all__ = ["STATE_DIR", "load_state", "new_address_index", "remove_unreferenced", "save_state"]
+__all__ = [
+    "STATE_DIR",
+    "load_state",
+    "new_address_index",
+    "remove_unreferenced",
+    "save_state",
+    "utxo_state_current",
+]
 
 STATE_DIR = "state"
 
@@ -62,14 +77,14 @@ def new_address_index(
     return AddressDictionary.create(directory, memory_bytes=memory_bytes)
 
 
-def _write_arrays(path: Path, arrays: list[np.ndarray]) -> str:
+def _write_arrays(path: Path, arrays: Iterable[np.ndarray]) -> str:
     """Write arrays back to back through a temp file + rename; returns the sha256."""
     h = hashlib.sha256()
     tmp = path.with_name(path.name + ".tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(tmp, "wb") as fh:
         for a in arrays:
-            view = np.ascontiguousarray(a).view(np.uint8).data
+            view = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<")).view(np.uint8).data
             h.update(view)
             fh.write(view)
         fh.flush()
@@ -78,20 +93,39 @@ def _write_arrays(path: Path, arrays: list[np.ndarray]) -> str:
     return h.hexdigest()
 
 
-def _read_arrays(path: Path, dtypes: list[str], n: int) -> list[np.ndarray]:
+_CHUNK = 1 << 20  # entries per read while loading the UTXO index (32 MiB)
+
+
+def _read_records(path: Path, n: int) -> Iterator[np.ndarray]:
+    """The saved UTXO slots of ``path`` in chunks of (≤ _CHUNK, 4) uint64."""
     if not path.exists():
         raise DatasetError(f"saved ingest state missing: {path} (delete the dataset's manifest "
                            "state entry or re-ingest)")  # fmt: skip
-    out = []
     with open(path, "rb") as fh:
-        for dt in dtypes:
-            out.append(np.fromfile(fh, dtype=np.dtype(dt), count=n))
-    if any(a.shape[0] != n for a in out):
-        raise DatasetError(f"saved ingest state truncated: {path}")
-    return out
+        left = n
+        while left:
+            rec = np.fromfile(fh, dtype="<u8", count=4 * min(left, _CHUNK))
+            if rec.shape[0] != 4 * min(left, _CHUNK):
+                raise DatasetError(f"saved ingest state truncated: {path}")
+            left -= rec.shape[0] // 4
+            yield rec.reshape(-1, 4)
+        if fh.read(1):
+            raise DatasetError(f"saved ingest state longer than its count: {path}")
 
 
-_UTXO_DTYPES = ["<u8", "<u4", "<u4", "<i8", "<i8", "<i8", "u1"]
+def utxo_state_current(meta: dict[str, Any]) -> bool:
+    """Whether a manifest's ``state`` entry holds a UTXO index this version loads (format 2;
+    older ones are rebuilt from the parts instead).
+
+    >>> utxo_state_current({"utxo": {"file": "state/utxo-h000000099.bin", "count": 3}})
+    False
+    """
+    u = meta.get("utxo")
+    return (
+        isinstance(u, dict)
+        and u.get("format") == UTXO_FORMAT
+        and isinstance(u.get("shard_bits"), int)
+    )
 
 
 def save_state(
@@ -100,7 +134,7 @@ def save_state(
     """Write ``state`` as of boundary height ``boundary``; returns (manifest entry, files)."""
     files: dict[str, str] = {}
     utxo_rel = f"{STATE_DIR}/utxo-h{boundary:09d}.bin"
-    files[utxo_rel] = _write_arrays(data / utxo_rel, list(state.utxo.entries()))
+    files[utxo_rel] = _write_arrays(data / utxo_rel, state.utxo.records())
     a = state.addrs
     folder = a.directory.relative_to(data).as_posix()
     for name, digest in a.checkpoint(boundary + 1).items():
@@ -109,21 +143,29 @@ def save_state(
         "height": boundary,
         "next_tx_id": state.next_tx_id,
         "next_out_id": state.next_out_id,
-        "utxo": {"file": utxo_rel, "count": int(state.utxo.count)},
+        "utxo": {"file": utxo_rel, "count": int(state.utxo.count), **state.utxo.saved_format},
         "addresses": {"folder": folder, "count": int(a.count), "state": a.state()},
     }  # fmt: skip
     return meta, files
 
 
 def load_state(data: Path, meta: dict[str, Any], memory_bytes: int) -> IndexState:
-    """The state a manifest's ``state`` entry names (DatasetError if a file is missing)."""
+    """The state a manifest's ``state`` entry names (DatasetError if a file is missing or the
+    UTXO index is of another format: check :func:`utxo_state_current` first)."""
     from chainsleuth.ingest.batch import IndexState
 
     try:
         u, ad = meta["utxo"], meta["addresses"]
-        utxo = UtxoIndex.from_entries(
-            tuple(_read_arrays(data / u["file"], _UTXO_DTYPES, int(u["count"])))
+        if not utxo_state_current(meta):
+            raise DatasetError(
+                f"saved UTXO index {u['file']} is of an older format (rebuild it from the parts)"
+            )
+        n = int(u["count"])
+        utxo = UtxoIndex.from_records(
+            _read_records(data / u["file"], n), n, shard_bits=int(u["shard_bits"])
         )
+        if utxo.count != n:
+            raise DatasetError(f"saved UTXO index {u['file']} holds duplicate entries")
         addrs = AddressDictionary.open(data / ad["folder"], ad["state"], memory_bytes=memory_bytes)
         addrs.remove_unreferenced(ad["state"])
         return IndexState(utxo, addrs, int(meta["next_tx_id"]), int(meta["next_out_id"]))
