@@ -100,6 +100,30 @@ def test_regtest_one_window(tagged: Dataset) -> None:
     assert_same_run(mem, streamed)
 
 
+@pytest.mark.parametrize("heuristics", ["default", SPECS[-1]])
+def test_side_arrays_memory_mapped(
+    tagged: Dataset, heuristics: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no RAM allowed for them, the whole-chain arrays live in mapped files under
+    ``_tmp/``: the same rows as the in-RAM engine, and the files are gone afterwards."""
+    import chainsleuth.cluster.stream as stream
+    from chainsleuth.store.sidearrays import SideArrays
+
+    made: list[bool] = []
+    real_init = SideArrays.__init__
+
+    def spy(self: SideArrays, *args: object, **kw: int) -> None:
+        real_init(self, *args, **kw)  # type: ignore[arg-type]
+        made.append(self.on_disk)
+
+    monkeypatch.setattr(stream, "SIDE_ARRAYS_SHARE", 0.0)
+    monkeypatch.setattr(SideArrays, "__init__", spy)
+    mem, streamed = _both(tagged, heuristics, 900, f"mm{SPECS.index(heuristics)}")
+    assert made == [True]
+    assert_same_run(mem, streamed)
+    assert not list((tagged.path / "_tmp").glob("arrays-*"))
+
+
 def test_actor_guard_held_links(regtest_dataset: Path, tmp_path: Path) -> None:
     """A wrong tag (exchange-2's address tagged exchange-1) makes the actor guard hold links
     back; both engines hold the same ones, for the same reason."""

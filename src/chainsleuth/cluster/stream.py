@@ -18,7 +18,13 @@ transaction codes        the spender's fingerprint and shape         2 per trans
                          (``heuristics/txfacts.py``)
 transaction detail       the change model's spend features           16 per transaction
 window view + scratch    one window (``--memory-limit`` sizes it)    ~180 per row
+cluster ids (at the end) ``address_cluster`` before it is written   4 per address
 =======================  =========================================  ===================
+
+The whole-chain arrays live in RAM while their total (:func:`side_array_bytes`) fits
+``SIDE_ARRAYS_SHARE`` of the memory budget, and in memory-mapped files under
+``DATASET/_tmp/`` beyond it (:class:`~chainsleuth.store.sidearrays.SideArrays`): a chain too
+large for the budget still clusters, at the disk's pace, instead of running out of memory.
 
 The second pass builds each window's links exactly as the in-RAM engine does (same
 functions, same order: by transaction, multi-input before change), maps them to dataset ids
@@ -35,7 +41,8 @@ DuckDB out of core (:mod:`chainsleuth.store.clusterstats`).
 >>> from chainsleuth.store.manifest import Manifest
 >>> pass_ = StreamPass(ds.path, Manifest.load(ds.path), parse_heuristics("default"), 3000)
 >>> facts = pass_.scan()  # the regtest chain, first pass
->>> int(facts.n_outputs.sum()) == int(ds.sql("SELECT count(addr_id) FROM outputs").fetchone()[0])
+>>> addr = ds.arrow("outputs", ["addr_id"]).column("addr_id")
+>>> int(facts.n_outputs.sum()) == len(addr) - addr.null_count
 True
 """
 
@@ -59,7 +66,7 @@ from chainsleuth.errors import DatasetError
 from chainsleuth.graph.unionfind import (
     find_roots,
     flatten,
-    new_parent,
+    parent_dtype,
     roots_to_min_ids,
     union_links,
 )
@@ -68,6 +75,7 @@ from chainsleuth.heuristics.cospend import multi_input_pairs
 from chainsleuth.heuristics.txfacts import SpenderFacts, TxDetail, tx_codes
 from chainsleuth.heuristics.view import ChainView
 from chainsleuth.store.manifest import Manifest
+from chainsleuth.store.sidearrays import SideArrays
 from chainsleuth.store.spenders import SpenderRanges
 from chainsleuth.store.windows import LoadedWindow, iter_windows
 
@@ -85,10 +93,33 @@ __all__ = [
     "cluster_streamed",
     "evidence_table",
     "localise",
+    "side_array_bytes",
 ]
 
 I64 = NDArray[np.int64]
 Progress = Callable[[str], None]
+
+SIDE_ARRAYS_SHARE = 0.5
+"""Share of the memory budget the whole-chain arrays may take in RAM (beyond: mapped files)."""
+
+
+def side_array_bytes(spec: HeuristicSpec, n_addr: int, n_tx: int, *, actors: bool) -> int:
+    """The most the whole-chain arrays of a streamed run hold at once (module docstring).
+
+    >>> from chainsleuth.cluster.spec import parse_heuristics
+    >>> side_array_bytes(parse_heuristics("default"), 1000, 400, actors=False)
+    8800
+    """
+    word = 4 if n_addr < 2**31 - 1 else 8
+    per_addr = word + (4 if actors else 0)  # parent, actor codes
+    if spec.needs_change_context:
+        per_addr += 4  # outputs per address
+    if spec.needs_cospend:
+        per_addr += word
+    per_tx = (2 if spec.needs_change_context else 0) + (16 if spec.change_model else 0)
+    links = per_addr * n_addr + per_tx * n_tx
+    labels = (word + (4 if actors else 0) + word) * n_addr  # parent and cluster ids at the end
+    return max(links, labels)
 
 
 @dataclass(slots=True, eq=False)
@@ -186,14 +217,25 @@ class StreamPass:
             self._say(f"{what}: {100 * done:.0f} % of transactions")
             yield lw
 
-    def scan(self) -> ChainFacts:
+    def scan(self, side: SideArrays | None = None) -> ChainFacts:
         """First pass: outputs per address, transaction codes (and detail), co-spend
-        clusters — what a spec needs (nothing for ``multi-input`` alone)."""
+        clusters — what a spec needs (nothing for ``multi-input`` alone); the arrays come
+        from ``side`` (default: RAM)."""
         spec = self.spec
-        n_outputs = np.zeros(self.n_addr if spec.needs_change_context else 0, dtype=np.uint32)
-        codes = np.zeros(self.n_tx if spec.needs_change_context else 0, dtype=np.uint16)
-        detail = TxDetail.empty(self.n_tx) if spec.change_model is not None else None
-        cospend = new_parent(self.n_addr) if spec.needs_cospend else None
+        side = side or SideArrays(self.data / "_tmp", planned_bytes=0, ram_bytes=0)
+        n_addr = self.n_addr if spec.needs_change_context else 0
+        n_outputs = side.full(n_addr, np.uint32, 0)
+        codes = side.full(self.n_tx if spec.needs_change_context else 0, np.uint16, 0)
+        detail = None
+        if spec.change_model is not None:
+            n = self.n_tx
+            detail = TxDetail(
+                side.full(n, np.uint32, 0), side.full(n, np.uint32, 0),
+                side.full(n, np.int32, 0), side.full(n, np.uint32, 0),
+            )  # fmt: skip
+        cospend = None
+        if spec.needs_cospend:
+            cospend = side.full(self.n_addr, parent_dtype(self.n_addr), -1)
         if not spec.needs_change_context:
             return ChainFacts(n_outputs, codes, detail, cospend)
         for lw in self.windows("reading facts"):
@@ -353,7 +395,9 @@ def cluster_streamed(
 
     ``actor_codes`` (one int32 per address, 0 untagged; updated in place) turns the actor
     guard on; ``guard`` is the collapse guard's size (``NO_GUARD`` for none). Windows hold a
-    quarter of ``budget`` (or ``max_rows`` rows); DuckDB gets half of it for the summaries.
+    quarter of ``budget`` (or ``max_rows`` rows); DuckDB gets half of it for the summaries;
+    the whole-chain arrays stay in RAM while they fit ``SIDE_ARRAYS_SHARE`` of it, else they
+    are memory-mapped under ``DATASET/_tmp/``.
     """
     from chainsleuth.store.clusterstats import write_cluster_stats
     from chainsleuth.store.windows import window_rows
@@ -362,8 +406,37 @@ def cluster_streamed(
     if max_rows is None:
         max_rows = window_rows(max(budget.share(0.25), 32 << 20))
     stream = StreamPass(ds.path, manifest, spec, max_rows, con=ds.con, progress=say)
-    facts = stream.scan()
-    parent = new_parent(stream.n_addr)
+    planned = side_array_bytes(spec, stream.n_addr, stream.n_tx, actors=actor_codes is not None)
+    with SideArrays(
+        Path(ds.path) / "_tmp", planned_bytes=planned, ram_bytes=budget.share(SIDE_ARRAYS_SHARE)
+    ) as side:
+        if side.on_disk:
+            say(f"whole-chain arrays: {planned / 2**20:,.0f} MiB, memory-mapped under _tmp/")
+        counts = _links_and_run(ds, stream, run_dir, side, actor_codes, guard, say)
+    say("summarising clusters")
+    n_clusters = write_cluster_stats(
+        ds,
+        run_dir / "address_cluster.parquet",
+        run_dir / "clusters.parquet",
+        run_dir / "members.parquet",
+        budget=budget,
+    )
+    return dataclasses.replace(counts, n_clusters=n_clusters)
+
+
+def _links_and_run(
+    ds: Dataset,
+    stream: StreamPass,
+    run_dir: Path,
+    side: SideArrays,
+    actor_codes: NDArray[Any] | None,
+    guard: int,
+    say: Progress,
+) -> StreamedCounts:
+    """Both passes and the run's ``address_cluster``, ``evidence`` and ``held`` files
+    (``n_clusters`` left 0 for the summaries)."""
+    facts = stream.scan(side)
+    parent = side.full(stream.n_addr, parent_dtype(stream.n_addr), -1)
     n_links = n_unions = n_held = n_cj = n_windows = 0
     evidence_tmp = run_dir / "evidence.parquet.tmp"
     held_raw = run_dir / "held.raw.parquet"
@@ -388,25 +461,19 @@ def cluster_streamed(
     del facts
     os.replace(evidence_tmp, run_dir / "evidence.parquet")
     say("writing run")
-    labels_dtype = np.int32 if stream.n_addr < 2**31 - 1 else np.int64
-    _write_address_cluster(run_dir / "address_cluster.parquet", parent, labels_dtype)
+    labels = side.empty(stream.n_addr, parent_dtype(stream.n_addr))
+    _write_address_cluster(run_dir / "address_cluster.parquet", parent, labels)
+    del labels
     _write_held(run_dir / "held.parquet", held_raw, parent, actor_codes)
     held_raw.unlink()
     del parent
-    say("summarising clusters")
-    n_clusters = write_cluster_stats(
-        ds,
-        run_dir / "address_cluster.parquet",
-        run_dir / "clusters.parquet",
-        run_dir / "members.parquet",
-        budget=budget,
-    )
-    return StreamedCounts(stream.n_addr, n_clusters, n_links, n_unions, n_held, n_cj, n_windows)
+    return StreamedCounts(stream.n_addr, 0, n_links, n_unions, n_held, n_cj, n_windows)
 
 
-def _write_address_cluster(path: Path, parent: NDArray[Any], dtype: Any) -> None:
-    """``address_cluster.parquet`` (addr_id, cluster_id = smallest member) in chunks."""
-    labels = roots_to_min_ids(parent, dtype)
+def _write_address_cluster(path: Path, parent: NDArray[Any], labels: NDArray[Any]) -> None:
+    """``address_cluster.parquet`` (addr_id, cluster_id = smallest member) in chunks;
+    ``labels`` (one item per address) is scratch for the cluster ids."""
+    roots_to_min_ids(parent, out=labels)
     schema = pa.schema([("addr_id", pa.int64()), ("cluster_id", pa.int64())])
     tmp = path.with_name(path.name + ".tmp")
     step = ROW_GROUP * 8

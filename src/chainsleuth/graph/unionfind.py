@@ -32,6 +32,7 @@ __all__ = [
     "find_roots",
     "flatten",
     "new_parent",
+    "parent_dtype",
     "py_union_links",
     "roots_to_min_ids",
     "union_links",
@@ -47,6 +48,15 @@ INT32_LIMIT = 2**31 - 1
 """Below this many elements the state is int32 (4 bytes per address), else int64 (8 bytes)."""
 
 
+def parent_dtype(n: int) -> type[np.signedinteger[Any]]:
+    """The dtype of a union-find over ``n`` elements: int32 while ids fit, else int64.
+
+    >>> parent_dtype(10).__name__, parent_dtype(2**31).__name__
+    ('int32', 'int64')
+    """
+    return np.int32 if n < INT32_LIMIT else np.int64
+
+
 def new_parent(n: int) -> NDArray[np.int32] | I64:
     """A fresh union-find state for ``n`` elements, each its own set of size 1.
 
@@ -56,9 +66,7 @@ def new_parent(n: int) -> NDArray[np.int32] | I64:
     >>> p.tolist(), p.dtype.name
     ([-1, -1, -1], 'int32')
     """
-    if n < INT32_LIMIT:
-        return np.full(n, -1, dtype=np.int32)
-    return np.full(n, -1, dtype=np.int64)
+    return np.full(n, -1, dtype=parent_dtype(n))
 
 
 @njit(cache=True, nogil=True)
@@ -218,18 +226,23 @@ def _min_ids(parent: NDArray[np.int32] | I64, out: I64) -> None:  # pragma: no c
 
 
 def roots_to_min_ids(
-    parent: NDArray[np.int32] | I64, dtype: type[np.signedinteger[Any]] = np.int64
+    parent: NDArray[np.int32] | I64,
+    dtype: type[np.signedinteger[Any]] = np.int64,
+    *,
+    out: NDArray[Any] | None = None,
 ) -> NDArray[Any]:
     """Cluster id of every element: the smallest element of its set (stable across runs).
 
-    ``dtype=np.int32`` halves the result (4 bytes per element) when ids fit.
+    ``dtype=np.int32`` halves the result (4 bytes per element) when ids fit; ``out`` (one
+    item per element, e.g. a memory-mapped array) receives it instead of a new array.
 
     >>> p = new_parent(4)
     >>> _ = union_links(p, np.array([3, 1]), np.array([2, 3]))
     >>> roots_to_min_ids(p).tolist()
     [0, 1, 1, 1]
     """
-    out = np.empty(parent.shape[0], dtype=dtype)
+    if out is None:
+        out = np.empty(parent.shape[0], dtype=dtype)
     _min_ids(parent, out)
     return out
 
