@@ -8,6 +8,7 @@ import csv
 import json
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -158,15 +159,43 @@ def test_exchange_seed_is_refused(
 
 
 def test_user_seed_is_refused_before_it_eats_the_chain(
-    case_dataset: Path, regtest_truth: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    case_dataset: Path,
+    regtest_truth: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # an ordinary user's address: its "wallet" would grow over half of the chain
     seed = "bcrt1qr66f35zltvhednfj5rt959rvjksqe9tqkvz074"
     assert {r["address"]: r["wallet"] for r in _rows(regtest_truth / "addresses.csv")}[
         seed
     ] == "user-002"
+    # no expansion step ever reads a wallet already past the bound (a giant cluster that
+    # joined is refused before the next step walks its transactions)
+    import chainsleuth.investigate.expand as expand
+
+    bounds: list[int] = []
+    sizes: list[int] = []
+    check = expand._check_size
+
+    def spy_check(graph: Any, wallet: Any, bound: int | None) -> None:
+        bounds.append(int(bound or 0))
+        check(graph, wallet, bound)
+
+    def spying(step: Any) -> Any:
+        def run(graph: Any, *args: Any) -> None:
+            wallet = args[-1]
+            sizes.append(int(graph.node_size[sorted(wallet.nodes)].sum()))
+            step(graph, *args)
+
+        return run
+
+    monkeypatch.setattr(expand, "_check_size", spy_check)
+    for name in ("_join_cashout_payers", "_join_sweep_inputs", "_join_peel_sources"):
+        monkeypatch.setattr(expand, name, spying(getattr(expand, name)))
     code = main(["investigate", "service", "--data", str(case_dataset), "--seed", seed,
                  "--out", str(tmp_path / "c")])  # fmt: skip
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
     assert "past the bound" in err and "--max-service-share" in err
+    assert sizes and max(sizes) <= max(bounds)
