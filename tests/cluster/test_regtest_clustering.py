@@ -179,3 +179,23 @@ def test_cli_verbs(cli_run: Any, regtest_dataset: Path, regtest_truth: Path, run
 def test_bad_run_name_rejected(regtest_dataset: Path) -> None:
     with Dataset.open(regtest_dataset) as ds, pytest.raises(InputError):
         cluster_dataset(ds, "multi-input", "../escape")
+
+
+def test_address_cluster_is_memory_mapped(regtest_dataset: Path, tmp_path: Path) -> None:
+    """The run's ids are read from a derived .npy through a read-only mapping, equal to the
+    Parquet file; a Parquet file that is not dense in addr_id order is read into RAM."""
+    with Dataset.open(regtest_dataset) as ds:
+        cluster_dataset(ds, "multi-input", "t-mmap", force=True)
+        run = ds.path / "derived" / "clusters" / "t-mmap"
+        table = pq.read_table(run / "address_cluster.parquet")
+        ids = load_address_cluster(ds, "t-mmap")
+        assert isinstance(ids, np.memmap) and not ids.flags.writeable
+        assert (run / "address_cluster.npy").exists()
+        assert ids.tolist() == table.column("cluster_id").to_pylist()
+        assert load_address_cluster(ds, "t-mmap").tolist() == ids.tolist()  # reused as is
+        (run / "address_cluster.npy").unlink()
+        pq.write_table(table.take(np.arange(table.num_rows)[::-1]), run / "address_cluster.parquet")
+        shuffled = load_address_cluster(ds, "t-mmap")
+        assert not isinstance(shuffled, np.memmap) and shuffled.tolist() == ids.tolist()
+        assert not (run / "address_cluster.npy").exists()
+        assert not list(run.glob("*.tmp"))

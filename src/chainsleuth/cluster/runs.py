@@ -19,6 +19,7 @@ True
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -99,18 +100,64 @@ def run_params(ds: Dataset, name: str | None = None) -> dict[str, Any]:
 
 
 def load_address_cluster(ds: Dataset, name: str | None = None) -> NDArray[np.int64]:
-    """Cluster id of every addr_id (array indexed by addr_id).
+    """Cluster id of every addr_id (array indexed by addr_id), read-only.
+
+    Memory-mapped from the run's ``address_cluster.npy`` (int64, 8 B per address on disk;
+    RAM holds only the pages read), which is derived from ``address_cluster.parquet`` on
+    first use and renamed into place; a run folder that cannot be written to (or a Parquet
+    file that is not dense in addr_id order) is read into RAM instead.
 
     >>> load_address_cluster(ds, "default")[:3].tolist()
     [0, 1, 2]
     """
+    folder = run_dir(ds, name)
+    npy = folder / "address_cluster.npy"
+    if not npy.exists():
+        try:
+            if not _derive_npy(folder / "address_cluster.parquet", npy):
+                return _read_into_ram(folder / "address_cluster.parquet")
+        except PermissionError:
+            return _read_into_ram(folder / "address_cluster.parquet")
+    mapped: NDArray[np.int64] = np.load(npy, mmap_mode="r")
+    return mapped
+
+
+def _read_into_ram(path: Path) -> NDArray[np.int64]:
     # ParquetFile reads one file without pyarrow.dataset (which would load pandas)
-    table = pq.ParquetFile(run_dir(ds, name) / "address_cluster.parquet").read()
+    table = pq.ParquetFile(path).read()
     addr = np.asarray(table.column("addr_id").to_numpy(), dtype=np.int64)
     cluster = np.asarray(table.column("cluster_id").to_numpy(), dtype=np.int64)
     out = np.arange(int(addr.max(initial=-1)) + 1, dtype=np.int64)
     out[addr] = cluster
     return out
+
+
+def _derive_npy(parquet: Path, npy: Path) -> bool:
+    """Write ``npy`` from ``parquet`` batch by batch; False (nothing written) when the rows
+    are not addr_id 0, 1, 2, … in order."""
+    f = pq.ParquetFile(parquet)
+    n = f.metadata.num_rows
+    if n == 0:
+        return False
+    tmp = npy.with_name(f"{npy.name}.{os.getpid()}.tmp")
+    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.int64, shape=(n,))
+    try:
+        lo = 0
+        for batch in f.iter_batches(columns=["addr_id", "cluster_id"], batch_size=1 << 20):
+            addr = np.asarray(batch.column(0).to_numpy(), dtype=np.int64)
+            if not np.array_equal(addr, np.arange(lo, lo + len(addr))):
+                del out
+                tmp.unlink()
+                return False
+            out[lo : lo + len(addr)] = batch.column(1).to_numpy()
+            lo += len(addr)
+        out.flush()
+        del out
+        os.replace(tmp, npy)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return True
 
 
 def stale_reason(params: dict[str, Any], tip_height: int, tip_hash: str) -> str | None:
