@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from chainsleuth.errors import InputError
+from chainsleuth.store.duck import apply_settings
 
 __all__ = [
     "DEFAULT_FRACTION",
@@ -105,16 +106,17 @@ class MemoryBudget:
         return {"memory_limit": f"{limit_mib}MiB", "temp_directory": str(tmp)}
 
     def apply(self, con: Any, data: Path, fraction: float = 0.5) -> None:
-        """Set :meth:`duckdb_settings` on a DuckDB connection (``fraction`` of the budget).
+        """Set :meth:`duckdb_settings` on a DuckDB connection (``fraction`` of the budget;
+        :func:`chainsleuth.store.duck.apply_settings` sets them).
 
-        >>> import duckdb, tempfile
-        >>> con = duckdb.connect()
-        >>> MemoryBudget(1 << 30, "option").apply(con, Path(tempfile.mkdtemp()))
-        >>> con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        >>> from chainsleuth.store.dataset import Dataset
+        >>> from chainsleuth.store.duck import current_setting
+        >>> with Dataset.open(ds.path) as d:  # ds: the regtest chain
+        ...     MemoryBudget(1 << 30, "option").apply(d.con, tmp)
+        ...     current_setting(d.con, "memory_limit")
         '512.0 MiB'
         """
-        for key, value in self.duckdb_settings(data, fraction).items():
-            con.execute(f"SET {key} = '{value}'")
+        apply_settings(con, self.duckdb_settings(data, fraction))
 
     def report(self) -> str:
         """One line for the log: the peak RSS so far against the budget.

@@ -54,14 +54,14 @@ def profile_for(
 
 def _plain_profile(ds: Dataset, what: str) -> tuple[str, dict[str, Any]]:
     from chainsleuth.store.profiles import address_profile, block_profile, tx_profile
+    from chainsleuth.store.queries import is_block_hash
 
     if what.isdigit():
         return "block", block_profile(ds, what)
     if _HEX64.match(what):
         if ds.lookup.indexed and ds.lookup.tx_id(bytes.fromhex(what)) is not None:
             return "tx", tx_profile(ds, what)  # indexed: no scan of the blocks table first
-        hit = ds.sql("SELECT 1 FROM blocks WHERE hash = ?", [bytes.fromhex(what)]).fetchone()
-        if hit:
+        if is_block_hash(ds, bytes.fromhex(what)):
             return "block", block_profile(ds, what)
         return "tx", tx_profile(ds, what)
     return "address", address_profile(ds, what)

@@ -16,7 +16,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import duckdb
 import numpy as np
 from numpy.typing import NDArray
 
@@ -31,6 +30,7 @@ from chainsleuth.heuristics.cospend import first_input_addr, multi_input_pairs
 from chainsleuth.heuristics.selftransfer import SELF_TRANSFER, self_transfers
 from chainsleuth.heuristics.view import ChainView
 from chainsleuth.store.chainview import load_chain_view
+from chainsleuth.store.truth import match_truth_addresses, read_truth_addresses
 
 if TYPE_CHECKING:
     from chainsleuth.store.dataset import Dataset
@@ -54,31 +54,7 @@ def truth_wallets(ds: Dataset, truth_dir: Path) -> tuple[I64, list[str]]:
     csv = Path(truth_dir) / "addresses.csv"
     if not csv.is_file():
         raise InputError(f"truth file not found: {csv}")
-    con = duckdb.connect()
-    try:
-        raw = con.sql("SELECT * FROM read_csv(?, header=true, all_varchar=true)", params=[str(csv)])
-        # Bitcoin Core truth names the owner "wallet"; the simulator's truth names it "entity".
-        owner = next((c for c in ("wallet", "entity") if c in raw.columns), None)
-        if owner is None or "address" not in raw.columns:
-            raise InputError(f"{csv}: needs columns address and wallet (or entity)")
-        truth = con.sql(
-            f'SELECT address, "{owner}" AS wallet FROM read_csv(?, header=true, all_varchar=true)',
-            params=[str(csv)],
-        ).to_arrow_table()
-    finally:
-        con.close()
-    addresses = ds.con.sql("SELECT addr_id, address FROM addresses").to_arrow_table()
-    con = duckdb.connect()
-    try:
-        con.register("t", truth)
-        con.register("a", addresses)
-        joined = con.sql(
-            "SELECT a.addr_id, t.wallet FROM a JOIN t ON a.address = t.address"
-        ).to_arrow_table()
-        n_addr_rows = con.sql("SELECT coalesce(max(addr_id), -1) + 1 FROM a").fetchall()
-    finally:
-        con.close()
-    n_addr = int(n_addr_rows[0][0])
+    joined, n_addr = match_truth_addresses(ds, read_truth_addresses(csv))
     names = sorted(set(joined.column("wallet").to_pylist()))
     index = {w: i for i, w in enumerate(names)}
     wallet = np.full(n_addr, -1, dtype=np.int64)

@@ -16,11 +16,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import duckdb
 import numpy as np
-import pyarrow as pa
 
 from chainsleuth.cluster.runs import check_fresh, load_address_cluster, run_dir
+from chainsleuth.store.runtables import cluster_evidence
 
 if TYPE_CHECKING:
     from chainsleuth.store.dataset import Dataset
@@ -135,16 +134,7 @@ def explain_link(
     if ca != cb:
         return Explanation(run_name, address_a, address_b, False, None)
     members = np.flatnonzero(cluster == ca)
-    con = duckdb.connect()
-    try:
-        con.register("members", pa.table({"addr_id": members}))
-        rows = con.sql(
-            "SELECT e.addr_a, e.addr_b, e.tx_id, e.rule FROM read_parquet(?) e "
-            "SEMI JOIN members m ON e.addr_a = m.addr_id",
-            params=[str(directory / "evidence.parquet")],
-        ).fetchall()
-    finally:
-        con.close()
+    rows = cluster_evidence(directory / "evidence.parquet", members)
     path = evidence_path([r[0] for r in rows], [r[1] for r in rows], a, b)
     if path is None:
         return Explanation(run_name, address_a, address_b, False, None)

@@ -11,26 +11,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import duckdb
-
 from chainsleuth.cluster.runs import check_fresh, run_dir
 from chainsleuth.errors import NotFoundError
+from chainsleuth.store.queries import block_times
+from chainsleuth.store.runtables import CLUSTER_COLUMNS, cluster_row, top_members
 
 if TYPE_CHECKING:
     from chainsleuth.store.dataset import Dataset
 
 __all__ = ["cluster_profile"]
-
-_COLUMNS = (
-    "cluster_id",
-    "size",
-    "first_height",
-    "last_height",
-    "n_txs",
-    "total_received",
-    "total_sent",
-    "balance",
-)
 
 
 def cluster_profile(
@@ -47,28 +36,13 @@ def cluster_profile(
     """
     directory = run_dir(ds, run)
     check_fresh(ds, directory.name, allow_stale=allow_stale)
-    con = duckdb.connect()
-    try:
-        rows = con.sql(
-            f"SELECT {', '.join(_COLUMNS)} FROM read_parquet(?) WHERE cluster_id = ?",
-            params=[str(directory / "clusters.parquet"), int(cluster_id)],
-        ).fetchall()
-        if not rows:
-            raise NotFoundError(f"cluster not in run {directory.name!r}: {cluster_id}")
-        members = con.sql(
-            "SELECT addr_id, received, sent, n_outputs FROM read_parquet(?) "
-            "WHERE cluster_id = ? ORDER BY received DESC, addr_id LIMIT ?",
-            params=[str(directory / "members.parquet"), int(cluster_id), int(top)],
-        ).fetchall()
-    finally:
-        con.close()
-    profile: dict[str, Any] = dict(zip(_COLUMNS, (int(v) for v in rows[0]), strict=True))
+    row = cluster_row(directory / "clusters.parquet", cluster_id)
+    if row is None:
+        raise NotFoundError(f"cluster not in run {directory.name!r}: {cluster_id}")
+    members = top_members(directory / "members.parquet", cluster_id, top)
+    profile: dict[str, Any] = dict(zip(CLUSTER_COLUMNS, (int(v) for v in row), strict=True))
     profile["run"] = directory.name
-    times = ds.sql(
-        "SELECT height, time FROM blocks WHERE height IN (?, ?)",
-        [profile["first_height"], profile["last_height"]],
-    ).fetchall()
-    when = {int(h): t for h, t in times}
+    when = block_times(ds, [profile["first_height"], profile["last_height"]])
     first, last = when.get(profile["first_height"]), when.get(profile["last_height"])
     profile["first_seen"] = first.isoformat() if first is not None else None
     profile["last_seen"] = last.isoformat() if last is not None else None

@@ -20,9 +20,10 @@ transaction position = ``tx_id``, input entries are the ``inputs`` rows in (tx_i
 >>> e = int(chain.graph.tx_in_start[t])  # its first input entry
 >>> int(chain.in_tx(np.array([e]))[0]) == t
 True
->>> sql = "SELECT out_id, addr_id FROM inputs WHERE tx_id = ? AND vin = 0"
+>>> ins = ds.arrow("inputs", ["tx_id", "vin", "out_id", "addr_id"]).to_pylist()
+>>> row = next(r for r in ins if (r["tx_id"], r["vin"]) == (t, 0))
 >>> (int(chain.spent_output(np.array([e]))[0]), int(chain.in_addr(np.array([e]))[0])) == (
-...     ds.sql(sql, [t]).fetchone())
+...     row["out_id"], row["addr_id"])
 True
 """
 

@@ -29,14 +29,19 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter, defaultdict
-from collections.abc import ItemsView
+from collections.abc import Callable, ItemsView, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chainsleuth.errors import InputError
 
+if TYPE_CHECKING:
+    from chainsleuth.store.dataset import Dataset
+
 __all__ = ["InvestigationScore", "evaluate_investigation"]
+
+_TxidLookup = Callable[["Dataset", Sequence[str]], list[tuple[Any, Any]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,25 +120,22 @@ def _ratio(num: int, den: int) -> float:
     return num / den if den else 0.0
 
 
-def _query(data: Path, sql: str, txids: list[str]) -> list[tuple[Any, ...]]:
-    """Rows of ``sql`` (one list parameter: hex txids) over the dataset at ``data``."""
+def _query(data: Path, lookup: _TxidLookup, txids: list[str]) -> list[tuple[Any, ...]]:
+    """Rows of ``lookup`` (a :mod:`chainsleuth.store.queries` function of hex txids) over the
+    dataset at ``data``."""
     from chainsleuth.store.dataset import Dataset
 
     with Dataset.open(data) as ds:
-        return list(ds.sql(sql, [txids]).fetchall())
+        return list(lookup(ds, txids))
 
 
 def _direct_withdrawals(
     data: Path, txids: list[str], kinds: dict[str, tuple[str, str]]
 ) -> dict[str, tuple[str, set[str]]]:
     """Payment txid → (exchange, withdrawal txids) for payments spending a withdrawal output."""
-    rows = _query(
-        data,
-        "SELECT t.txid, p.txid FROM inputs i JOIN txs t ON t.tx_id = i.tx_id "
-        "JOIN outputs o ON o.out_id = i.out_id JOIN txs p ON p.tx_id = o.tx_id "
-        "WHERE lower(hex(t.txid)) IN (SELECT unnest(?))",
-        txids,
-    )
+    from chainsleuth.store.queries import spent_txids_of_txids
+
+    rows = _query(data, spent_txids_of_txids, txids)
     out: dict[str, tuple[str, set[str]]] = {}
     for pay, prev in rows:
         prev_hex = bytes(prev).hex()
@@ -154,13 +156,9 @@ def _true_cashouts(
     data: Path, service_txids: list[str], owner: dict[str, tuple[str, str]]
 ) -> dict[str, int]:
     """Per exchange: what the service's own transactions paid to that exchange's addresses."""
-    rows = _query(
-        data,
-        "SELECT a.address, o.value FROM outputs o JOIN txs t ON t.tx_id = o.tx_id "
-        "JOIN addresses a ON a.addr_id = o.addr_id "
-        "WHERE lower(hex(t.txid)) IN (SELECT unnest(?))",
-        service_txids,
-    )
+    from chainsleuth.store.queries import output_addresses_of_txids
+
+    rows = _query(data, output_addresses_of_txids, service_txids)
     out: dict[str, int] = {}
     for address, value in rows:
         who, role = owner.get(str(address), ("", ""))
@@ -171,12 +169,9 @@ def _true_cashouts(
 
 def _spent_payments(data: Path, txids: list[str]) -> set[tuple[str, int]]:
     """(txid, vout) of the given transactions' outputs that are spent by the tip."""
-    rows = _query(
-        data,
-        "SELECT lower(hex(t.txid)), o.vout FROM outputs o JOIN txs t ON t.tx_id = o.tx_id "
-        "WHERE lower(hex(t.txid)) IN (SELECT unnest(?)) AND o.spent_by_tx IS NOT NULL",
-        txids,
-    )
+    from chainsleuth.store.queries import spent_outputs_of_txids
+
+    rows = _query(data, spent_outputs_of_txids, txids)
     return {(str(t), int(v)) for t, v in rows}
 
 

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 
 from chainsleuth.errors import InputError
 from chainsleuth.store.catalog import create_parquet_view, register_derived_view
+from chainsleuth.store.tagtables import address_actor_rows, address_tag_rows, query_arrow
 from chainsleuth.tags.csvio import read_tags_csv
 from chainsleuth.tags.model import Pack, Tag
 from chainsleuth.tags.tagpack import read_tagpacks
@@ -277,27 +278,6 @@ def import_tag_files(
     return report
 
 
-def _sql_path(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
-def query_arrow(ds: Dataset, query: str, tables: dict[str, pa.Table] | None = None) -> pa.Table:
-    """Run ``query`` on a fresh cursor of ``ds.con`` (so a pending result elsewhere on the
-    connection does not interfere), with ``tables`` registered under their names.
-
-    >>> import pyarrow as pa
-    >>> query_arrow(ds, "SELECT count(*) AS n FROM x", {"x": pa.table({"a": [1, 2]})}).to_pylist()
-    [{'n': 2}]
-    """
-    cur = ds.con.cursor()
-    try:
-        for name, table in (tables or {}).items():
-            cur.register(name, table)
-        return cur.sql(query).to_arrow_table()
-    finally:
-        cur.close()
-
-
 def register_tags_view(ds: Dataset) -> bool:
     """Create (or refresh) the DuckDB view ``tags`` on ``ds.con``; False if no tags exist.
 
@@ -305,16 +285,6 @@ def register_tags_view(ds: Dataset) -> bool:
     (True, [(24,)])
     """
     return create_parquet_view(ds.con, "tags", tags_path(ds))
-
-
-def _address_tags_sql(path: Path) -> str:
-    """Address-bound tags (kinds address and cluster) joined to their addr_id."""
-    return (
-        "SELECT a.addr_id, t.* FROM read_parquet("
-        + _sql_path(path)
-        + ") t JOIN addresses a ON a.address = t.target "
-        "WHERE t.target_kind IN ('address', 'cluster')"
-    )
 
 
 def address_actor_table(ds: Dataset) -> pa.Table:
@@ -330,13 +300,7 @@ def address_actor_table(ds: Dataset) -> pa.Table:
     path = tags_path(ds)
     if not path.exists():
         return _ACTOR_SCHEMA.empty_table()
-    query = (
-        "SELECT DISTINCT CAST(addr_id AS BIGINT) AS addr_id, "
-        "coalesce(actor, label) AS actor, category FROM ("
-        + _address_tags_sql(path)
-        + ") ORDER BY addr_id, actor, category"
-    )
-    return query_arrow(ds, query).cast(_ACTOR_SCHEMA)
+    return address_actor_rows(ds, path).cast(_ACTOR_SCHEMA)
 
 
 def labels_for_addresses(ds: Dataset, addr_ids: Sequence[int]) -> dict[int, list[Tag]]:
@@ -349,13 +313,7 @@ def labels_for_addresses(ds: Dataset, addr_ids: Sequence[int]) -> dict[int, list
     path = tags_path(ds)
     if not path.exists() or not addr_ids:
         return {}
-    wanted = pa.table({"addr_id": pa.array([int(a) for a in addr_ids], pa.int64())})
-    query = (
-        "SELECT * FROM (" + _address_tags_sql(path) + ") "
-        "WHERE addr_id IN (SELECT addr_id FROM _chainsleuth_wanted_ids) "
-        "ORDER BY addr_id, pack, target_kind, label"
-    )
-    table = query_arrow(ds, query, {"_chainsleuth_wanted_ids": wanted})
+    table = address_tag_rows(ds, path, addr_ids)
     ids = table.column("addr_id").to_pylist()
     result: dict[int, list[Tag]] = {}
     for addr_id, tag in zip(ids, _rows_to_tags(table), strict=True):

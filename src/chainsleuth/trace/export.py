@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyarrow as pa
 
+from chainsleuth.store.queries import txids_by_tx_id
 from chainsleuth.trace.engine import TraceResult
 from chainsleuth.trace.flowgraph import FlowGraph
 
@@ -45,16 +45,7 @@ def txid_map(ds: Dataset, graph: FlowGraph, positions: Iterable[int]) -> dict[in
     if not pos:
         return {}
     ids = graph.tx_id[np.array(pos, dtype=np.int64)]
-    wanted = pa.table({"tx_id": pa.array(ids.tolist(), pa.int64())})
-    cur = ds.con.cursor()
-    try:
-        cur.register("_trace_wanted_tx", wanted)
-        rows = cur.execute(
-            "SELECT t.tx_id, t.txid FROM txs t JOIN _trace_wanted_tx w USING (tx_id)"
-        ).fetchall()
-    finally:
-        cur.close()
-    by_id = {int(i): bytes(h).hex() for i, h in rows}
+    by_id = txids_by_tx_id(ds, ids.tolist())
     return {p: by_id[int(i)] for p, i in zip(pos, ids.tolist(), strict=True)}
 
 

@@ -272,9 +272,10 @@ def build_flow_graph(
         from chainsleuth.trace.diskgraph import disk_flow_graph
 
         return disk_flow_graph(ds, name or None, level=level, budget=budget)
+    from chainsleuth.store.chainview import load_tx_times
+
     chain = view
-    raw = ds.sql("SELECT epoch_us(time) // 1000000 AS t FROM txs ORDER BY tx_id").fetchnumpy()
-    times = np.asarray(raw["t"], dtype=np.int64)
+    times = load_tx_times(ds)
     if level == "address":
         return FlowGraph.from_view(chain, None, tx_time=times, level="address")
     mapping = load_address_cluster(ds, name)
