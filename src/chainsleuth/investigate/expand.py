@@ -196,13 +196,12 @@ def expand_service(
         )
         # the bound is checked after every step: a join that pulls in a giant cluster is
         # refused before the next step reads that cluster's transactions
-        for step in (
-            lambda: _join_cashout_payers(graph, chain, wallet),
-            lambda: _join_sweep_inputs(graph, wallet),
-            lambda: _join_peel_sources(graph, chain, wallet),
-        ):
-            _check_size(graph, wallet, max_addresses)
-            step()
+        _check_size(graph, wallet, max_addresses)
+        _join_cashout_payers(graph, chain, wallet)
+        _check_size(graph, wallet, max_addresses)
+        _join_sweep_inputs(graph, wallet)
+        _check_size(graph, wallet, max_addresses)
+        _join_peel_sources(graph, chain, wallet)
         _check_size(graph, wallet, max_addresses)
         for t in own.tolist():
             _, outs = _tx_nodes(graph, t)
