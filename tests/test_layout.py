@@ -19,7 +19,7 @@ SQL_TEXT = re.compile(
 )
 # Modules that still compose SQL text (run through ``store.tagtables.query_arrow``); they are
 # to move into ``store/tagtables.py``. Shrink this set as they move; never grow it.
-SQL_TEXT_PENDING = frozenset({"tags/attribution.py", "tags/guard.py"})
+SQL_TEXT_PENDING: frozenset[str] = frozenset()
 
 
 def _outside_store() -> list[Path]:

@@ -21,7 +21,14 @@ import pyarrow as pa
 if TYPE_CHECKING:
     from chainsleuth.store.dataset import Dataset
 
-__all__ = ["address_actor_rows", "address_tag_rows", "query_arrow"]
+__all__ = [
+    "address_actor_levels",
+    "address_actor_rows",
+    "address_tag_rows",
+    "address_tags",
+    "best_cluster_labels",
+    "query_arrow",
+]
 
 
 def query_arrow(
@@ -88,3 +95,85 @@ def address_tag_rows(ds: Dataset, path: Path, addr_ids: Sequence[int]) -> pa.Tab
         "ORDER BY addr_id, pack, target_kind, label"
     )
     return query_arrow(ds, query, {"_chainsleuth_wanted_ids": wanted}, [str(path)])
+
+
+def address_tags(ds: Dataset, path: Path) -> pa.Table:
+    """The address and cluster tags in the tag file ``path`` of addresses present in the
+    dataset, one row per tag: addr_id, target, label, category, actor (its label when the tag
+    names none), source, confidence, confidence_level, lastmod, pack.
+
+    >>> from chainsleuth.tags.store import tags_path
+    >>> t = address_tags(ds, tags_path(ds))
+    >>> t.num_rows, t.column_names[:3]
+    (23, ['addr_id', 'target', 'label'])
+    """
+    query = (
+        "SELECT CAST(addr_id AS BIGINT) AS addr_id, target, label, category, "
+        "coalesce(actor, label) AS actor, source, confidence, confidence_level, lastmod, pack "
+        "FROM (" + _ADDRESS_TAGS + ")"
+    )
+    return query_arrow(ds, query, params=[str(path)])
+
+
+def address_actor_levels(ds: Dataset, path: Path, floor: int) -> pa.Table:
+    """Distinct (addr_id, actor — else the label —, confidence level, pack) of the address and
+    cluster tags in ``path`` whose confidence level is at least ``floor``.
+
+    >>> from chainsleuth.tags.store import tags_path
+    >>> address_actor_levels(ds, tags_path(ds), -1).column_names
+    ['addr_id', 'actor', 'confidence', 'pack']
+    """
+    query = (
+        "SELECT DISTINCT CAST(addr_id AS BIGINT) AS addr_id, coalesce(actor, label) AS actor, "
+        "CAST(confidence_level AS INTEGER) AS confidence, pack FROM ("
+        + _ADDRESS_TAGS
+        + ") WHERE confidence_level >= ?"
+    )
+    return query_arrow(ds, query, params=[str(path), int(floor)])
+
+
+_BEST_LABELS = """
+WITH per_label AS (
+    SELECT cluster_id, label, max(confidence_level) AS level,
+           count(DISTINCT source) AS n_sources
+    FROM _chainsleuth_tagged GROUP BY cluster_id, label
+), best_label AS (
+    SELECT * FROM per_label
+    QUALIFY row_number() OVER (
+        PARTITION BY cluster_id ORDER BY level DESC, n_sources DESC, label) = 1
+), best_tag AS (
+    SELECT cluster_id, label, category, actor, confidence FROM _chainsleuth_tagged
+    QUALIFY row_number() OVER (
+        PARTITION BY cluster_id, label
+        ORDER BY confidence_level DESC, lastmod DESC, pack, actor, category) = 1
+), summary AS (
+    SELECT cluster_id, count(*) AS n_tags, count(DISTINCT addr_id) AS n_tagged_addresses,
+           list_sort(list(DISTINCT actor)) AS actors,
+           list_sort(list(DISTINCT category) FILTER (WHERE category IS NOT NULL)) AS categories
+    FROM _chainsleuth_tagged GROUP BY cluster_id
+)
+SELECT b.cluster_id, b.label, t.category, t.actor, CAST(b.level AS INTEGER) AS confidence,
+       s.n_tags, (len(s.actors) > 1 OR len(coalesce(s.categories, [])) > 1) AS conflict,
+       t.confidence AS confidence_name, b.n_sources, s.n_tagged_addresses,
+       s.actors, coalesce(s.categories, []) AS categories
+FROM best_label b
+JOIN best_tag t USING (cluster_id, label)
+JOIN summary s USING (cluster_id)
+ORDER BY b.cluster_id
+"""
+
+
+def best_cluster_labels(ds: Dataset, tagged: pa.Table) -> pa.Table:
+    """Per cluster of ``tagged`` (tags with their ``cluster_id``, as
+    :func:`chainsleuth.tags.attribution.tag_clusters` gives them): the best label (highest
+    confidence level, then most sources, then name) with that label's best tag's category,
+    actor and confidence; the number of tags, of tagged addresses and of sources; every actor
+    and category claimed; ``conflict`` when more than one actor or category is claimed.
+
+    >>> from chainsleuth.tags.store import tags_path
+    >>> t = address_tags(ds, tags_path(ds))
+    >>> t = t.append_column("cluster_id", t.column("addr_id"))  # every address alone
+    >>> best_cluster_labels(ds, t).num_rows
+    23
+    """
+    return query_arrow(ds, _BEST_LABELS, {"_chainsleuth_tagged": tagged})

@@ -24,8 +24,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from chainsleuth.errors import NotFoundError
+from chainsleuth.store.tagtables import address_tags, best_cluster_labels
 from chainsleuth.tags.model import Tag
-from chainsleuth.tags.store import labels_for_addresses, query_arrow, tags_path
+from chainsleuth.tags.store import labels_for_addresses, tags_path
 
 if TYPE_CHECKING:
     from chainsleuth.store.dataset import Dataset
@@ -108,7 +109,6 @@ TAGGED_SCHEMA = pa.schema(
     ]
 )
 """Columns of :func:`tag_clusters` (``actor`` falls back to the label)."""
-_TAGGED_VIEW = "_chainsleuth_tagged"
 
 
 def _run_mapping(ds: Dataset, run: str | None) -> np.ndarray:
@@ -131,52 +131,13 @@ def tag_clusters(ds: Dataset, mapping: np.ndarray) -> pa.Table:
     path = tags_path(ds)
     if not path.exists():
         return TAGGED_SCHEMA.empty_table()
-    path_sql = "'" + str(path).replace("'", "''") + "'"
-    query = (
-        "SELECT CAST(a.addr_id AS BIGINT) AS addr_id, t.target, t.label, t.category, "
-        "coalesce(t.actor, t.label) AS actor, t.source, t.confidence, t.confidence_level, "
-        f"t.lastmod, t.pack FROM read_parquet({path_sql}) t "
-        "JOIN addresses a ON a.address = t.target "
-        "WHERE t.target_kind IN ('address', 'cluster')"
-    )
-    table = query_arrow(ds, query)
+    table = address_tags(ds, path)
     addr_ids = table.column("addr_id").to_numpy()
     covered = addr_ids < mapping.shape[0]
     table = table.filter(pa.array(covered))
     cluster_ids = np.asarray(mapping, dtype=np.int64)[addr_ids[covered]]
     table = table.append_column("cluster_id", pa.array(cluster_ids, pa.int64()))
     return table.cast(TAGGED_SCHEMA)
-
-
-_LABELS_SQL = """
-WITH per_label AS (
-    SELECT cluster_id, label, max(confidence_level) AS level,
-           count(DISTINCT source) AS n_sources
-    FROM {view} GROUP BY cluster_id, label
-), best_label AS (
-    SELECT * FROM per_label
-    QUALIFY row_number() OVER (
-        PARTITION BY cluster_id ORDER BY level DESC, n_sources DESC, label) = 1
-), best_tag AS (
-    SELECT cluster_id, label, category, actor, confidence FROM {view}
-    QUALIFY row_number() OVER (
-        PARTITION BY cluster_id, label
-        ORDER BY confidence_level DESC, lastmod DESC, pack, actor, category) = 1
-), summary AS (
-    SELECT cluster_id, count(*) AS n_tags, count(DISTINCT addr_id) AS n_tagged_addresses,
-           list_sort(list(DISTINCT actor)) AS actors,
-           list_sort(list(DISTINCT category) FILTER (WHERE category IS NOT NULL)) AS categories
-    FROM {view} GROUP BY cluster_id
-)
-SELECT b.cluster_id, b.label, t.category, t.actor, CAST(b.level AS INTEGER) AS confidence,
-       s.n_tags, (len(s.actors) > 1 OR len(coalesce(s.categories, [])) > 1) AS conflict,
-       t.confidence AS confidence_name, b.n_sources, s.n_tagged_addresses,
-       s.actors, coalesce(s.categories, []) AS categories
-FROM best_label b
-JOIN best_tag t USING (cluster_id, label)
-JOIN summary s USING (cluster_id)
-ORDER BY b.cluster_id
-"""
 
 
 def label_clusters(ds: Dataset, mapping: np.ndarray) -> pa.Table:
@@ -188,7 +149,7 @@ def label_clusters(ds: Dataset, mapping: np.ndarray) -> pa.Table:
     tagged = tag_clusters(ds, mapping)
     if tagged.num_rows == 0:
         return CLUSTER_LABELS_SCHEMA.empty_table()
-    result = query_arrow(ds, _LABELS_SQL.format(view=_TAGGED_VIEW), {_TAGGED_VIEW: tagged})
+    result = best_cluster_labels(ds, tagged)
     return result.cast(CLUSTER_LABELS_SCHEMA)
 
 

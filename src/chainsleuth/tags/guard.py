@@ -19,7 +19,8 @@ import pyarrow.parquet as pq
 
 from chainsleuth.cluster.actors import ACTOR_ROWS_SCHEMA, ActorTable
 from chainsleuth.errors import InputError
-from chainsleuth.tags.store import query_arrow, tags_path
+from chainsleuth.store.tagtables import address_actor_levels
+from chainsleuth.tags.store import tags_path
 from chainsleuth.tags.taxonomy import CONFIDENCE
 
 if TYPE_CHECKING:
@@ -94,16 +95,8 @@ def actor_table(ds: Dataset, min_confidence: int | None = DEFAULT_MIN_CONFIDENCE
     if not path.exists():
         return ActorTable.from_rows([], min_confidence)
     sha = store_sha256(ds)
-    path_sql = "'" + str(path).replace("'", "''") + "'"
     floor = -1 if min_confidence is None else int(min_confidence)
-    query = (
-        "SELECT DISTINCT CAST(a.addr_id AS BIGINT) AS addr_id, "
-        "coalesce(t.actor, t.label) AS actor, "
-        "CAST(t.confidence_level AS INTEGER) AS confidence, t.pack "
-        f"FROM read_parquet({path_sql}) t JOIN addresses a ON a.address = t.target "
-        f"WHERE t.target_kind IN ('address', 'cluster') AND t.confidence_level >= {floor}"
-    )
-    table = query_arrow(ds, query).cast(ACTOR_ROWS_SCHEMA)
+    table = address_actor_levels(ds, path, floor).cast(ACTOR_ROWS_SCHEMA)
     return ActorTable.from_arrow(table, min_confidence, sha)
 
 
