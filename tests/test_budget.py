@@ -12,6 +12,7 @@ from tests.golden.digest import GOLDEN, clustering_digest
 
 from chainsleuth.budget import MIN_BUDGET, MemoryBudget, parse_size
 from chainsleuth.errors import InputError
+from chainsleuth.store.dataset import Dataset
 
 CliRun = Callable[..., tuple[int, str, str]]
 
@@ -51,6 +52,26 @@ def test_cluster_under_64m_gives_the_recorded_clustering(
     golden = json.loads((GOLDEN / "regtest-core-a.json").read_text())
     assert clustering_digest(ds, "default") == golden["clustering_default"]
     assert (ds / "_tmp" / "duckdb").is_dir()
+
+
+def test_ingest_reports_its_peak_and_the_utxo_index(
+    regtest_blocks_dir: Path, tmp_path: Path, cli_run: CliRun
+) -> None:
+    ds = tmp_path / "ds"
+    args = ["ingest", str(regtest_blocks_dir), "--data", str(ds), "--network", "regtest"]
+    code, out, _ = cli_run(*args, "--memory-limit", "256M", "--json")
+    assert code == 0
+    report = json.loads(out)
+    assert report["memory_limit_bytes"] == 256 << 20
+    assert report["peak_rss_bytes"] > 0
+    # the unspent outputs at the tip, 32-byte slots at a load of at most 0.9
+    n_unspent = (
+        Dataset.open(ds)
+        .sql("SELECT count(*) FROM outputs WHERE spent_by_tx IS NULL AND script_type <> 'nulldata'")
+        .fetchone()[0]
+    )
+    assert report["utxo_entries"] == n_unspent
+    assert 32 * n_unspent / 0.9 <= report["utxo_bytes"] <= report["utxo_peak_bytes"]
 
 
 @pytest.mark.parametrize("verb", [["cluster"], ["show", "0"], ["investigate", "service",

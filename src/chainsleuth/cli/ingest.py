@@ -105,6 +105,9 @@ def ingest(
                     "up_to_date": report.up_to_date,
                     "peak_rss_bytes": report.peak_rss,
                     "memory_limit_bytes": report.memory_limit,
+                    "utxo_entries": report.utxo_entries,
+                    "utxo_bytes": report.utxo_bytes,
+                    "utxo_peak_bytes": report.utxo_peak_bytes,
                 }
             )
         )
@@ -119,7 +122,9 @@ def ingest(
         )
         console.print(
             f"peak memory {report.peak_rss / (1 << 20):,.0f} MiB "
-            f"(budget {report.memory_limit / (1 << 20):,.0f} MiB)"
+            f"(budget {report.memory_limit / (1 << 20):,.0f} MiB); UTXO index "
+            f"{report.utxo_entries:,} unspent outputs in {report.utxo_bytes / (1 << 20):,.1f} MiB "
+            f"(peak {report.utxo_peak_bytes / (1 << 20):,.1f} MiB, held beside the budget)"
         )
     if report.stale_blocks or report.unconnected_blocks:
         console.print(
