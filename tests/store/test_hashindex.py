@@ -10,6 +10,7 @@ tests use one shard (``shard_bits=0``) so that home slots are easy to aim at.
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -652,3 +653,35 @@ TestUtxoIndexModel.settings = settings(
 def test_home_slot_helper(slot: int) -> None:
     idx = one_shard()
     assert {home(idx, k) for k in same_home_keys(64, 10, slot=slot, vout=3)} == {slot}
+
+
+def test_spilled_shards_hold_the_same_entries(tmp_path: Path) -> None:
+    """Past ``spill_beyond``'s bytes the shards live in unlinked file mappings: anonymous
+    slots stay within the limit while the table grows, and every entry, lookup and the saved
+    form are the same as in an index held in RAM."""
+    rng = np.random.default_rng(7)
+    n = 120_000
+    k0 = rng.integers(0, 2**63, n, dtype=np.uint64)
+    k1 = rng.integers(0, 2**32, n, dtype=np.uint64)
+    vout = rng.integers(0, 5, n).astype(np.uint32)
+    cols = (k0, k1, vout, np.arange(n, dtype=np.int64), rng.integers(0, 10**8, n),
+            rng.integers(-1, 10**6, n), rng.integers(0, 9, n).astype(np.uint8))  # fmt: skip
+    ram, spilled = UtxoIndex(), UtxoIndex()
+    limit = 512 << 10
+    spilled.spill_beyond(limit, tmp_path / "spill")
+    for lo in range(0, n, n // 4):
+        part = tuple(c[lo : lo + n // 4] for c in cols)
+        assert ram.insert_many(*part) == spilled.insert_many(*part)
+        for i in range(lo, lo + n // 4, 3):  # spend a third of them again
+            assert ram.delete(int(k0[i]), int(k1[i]), int(vout[i]))
+            assert spilled.delete(int(k0[i]), int(k1[i]), int(vout[i]))
+        assert spilled.anon_nbytes <= limit
+    assert spilled.spilled_nbytes > spilled.nbytes // 2 and ram.spilled_nbytes == 0
+    assert spilled.count == ram.count
+    for a, b in zip(ram.records(), spilled.records(), strict=True):
+        assert np.array_equal(a, b)
+    for i in range(1, n, 997):
+        assert spilled.get(int(k0[i]), int(k1[i]), int(vout[i])) == ram.get(
+            int(k0[i]), int(k1[i]), int(vout[i])
+        )
+    assert list((tmp_path / "spill").iterdir()) == []  # unlinked at once

@@ -24,7 +24,10 @@ comes straight from the key's bits.
 from __future__ import annotations
 
 import mmap
+import os
+import tempfile
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -449,12 +452,23 @@ def _probe_lengths(t, bits):  # type: ignore[no-untyped-def]
     return disp_sum, disp_max, miss_sum
 
 
-def _slot_array(cap: int) -> np.ndarray:
-    """``cap`` zeroed slots, (cap, 4) uint64, in an anonymous mapping of their own: unmapped
-    when dropped, so a shard that grows leaves no hole in the heap (shards of a few MB
-    allocated on the heap left ~10 % more RSS than the table held, measured at 20 M entries).
+def _slot_array(cap: int, spill_dir: Path | None = None) -> np.ndarray:
+    """``cap`` zeroed slots, (cap, 4) uint64, in a mapping of their own: unmapped when dropped,
+    so a shard that grows leaves no hole in the heap (shards of a few MB allocated on the heap
+    left ~10 % more RSS than the table held, measured at 20 M entries).
+
+    Anonymous memory, or with ``spill_dir`` a shared mapping of a file there that is unlinked
+    at once (nothing to clean up after a crash; the disk space returns when the mapping goes):
+    its pages are the kernel's to write back and evict under memory pressure.
     """
-    return np.frombuffer(mmap.mmap(-1, cap * SLOT_BYTES), dtype=np.uint64).reshape(cap, 4)
+    if spill_dir is None:
+        buf = mmap.mmap(-1, cap * SLOT_BYTES)
+    else:
+        spill_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=spill_dir, prefix="utxo-shard-") as f:
+            os.ftruncate(f.fileno(), cap * SLOT_BYTES)
+            buf = mmap.mmap(f.fileno(), cap * SLOT_BYTES)
+    return np.frombuffer(buf, dtype=np.uint64).reshape(cap, 4)
 
 
 def _shard_capacity(n: int) -> int:
@@ -487,6 +501,10 @@ class UtxoIndex:
     Linear probing at load 0.9 costs ~5 probes per hit, ~40–50 per miss or insert (in
     consecutive 32-byte slots); ``bench/utxo.py`` measures them.
 
+    **Beyond a budget** (:meth:`spill_beyond`): shards past a given number of bytes live in
+    shared mappings of unlinked files, written back and evicted by the kernel under memory
+    pressure (slower, never out of memory); the slots and their bytes are the same.
+
     **Saved form** (:meth:`records`): the occupied slots shard by shard, each shard sorted by
     out_id, 32 bytes per entry: canonical for a given set of entries, whatever the shard sizes
     or insertion order, so a resumed run saves the same bytes.
@@ -511,8 +529,56 @@ class UtxoIndex:
         self._ptrs = np.array([a.ctypes.data for a in self._shards], dtype=np.int64)
         self._caps = np.full(k, cap, dtype=np.int64)
         self._counts = np.zeros(k, dtype=np.int64)
+        self._on_file = np.zeros(k, dtype=np.bool_)
+        self._spill_dir: Path | None = None
+        self._ram_bytes = -1  # no limit
         self._peak = self.nbytes
         self.grows = 0
+
+    def spill_beyond(self, ram_bytes: int, spill_dir: Path | str) -> None:
+        """Hold at most ``ram_bytes`` of slots in anonymous memory: shards beyond it, now and
+        whenever one grows, move to file-backed mappings under ``spill_dir`` (see
+        :func:`_slot_array`). Entries, lookups and the saved form do not change.
+
+        >>> idx = UtxoIndex(100_000)
+        >>> idx.insert(0x1111, 0x2222, 0, 5, 50_000, -1, 2)
+        True
+        >>> idx.spill_beyond(1 << 20, tmp)
+        >>> idx.spilled_nbytes > 0, idx.anon_nbytes <= 1 << 20
+        (True, True)
+        >>> idx.get(0x1111, 0x2222, 0)
+        (5, 50000, -1, 2)
+        """
+        self._ram_bytes = max(int(ram_bytes), 0)
+        self._spill_dir = Path(spill_dir)
+        for s in range(len(self._shards)):
+            if self._anon_bytes() <= self._ram_bytes:
+                break
+            if not self._on_file[s]:
+                self._move(s, int(self._caps[s]), on_file=True)
+
+    @property
+    def spilled_nbytes(self) -> int:
+        """Bytes of slots in file-backed mappings (0 unless :meth:`spill_beyond` was used)."""
+        return int(self._caps[self._on_file].sum()) * SLOT_BYTES
+
+    @property
+    def anon_nbytes(self) -> int:
+        """Bytes of slots in anonymous memory (at most :meth:`spill_beyond`'s limit once set)."""
+        return self._anon_bytes()
+
+    def _anon_bytes(self) -> int:
+        return int(self._caps[~self._on_file].sum()) * SLOT_BYTES
+
+    def _move(self, s: int, new_cap: int, *, on_file: bool) -> None:
+        """Rehash shard ``s`` into a new array of ``new_cap`` slots (anonymous or on file)."""
+        new = _slot_array(new_cap, self._spill_dir if on_file else None)
+        self._peak = max(self._peak, self.nbytes + new_cap * SLOT_BYTES)
+        _rehash(self._shards[s], new, self.shard_bits)
+        self._shards[s] = new
+        self._ptrs[s] = new.ctypes.data
+        self._caps[s] = new_cap
+        self._on_file[s] = on_file
 
     @property
     def handle(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
@@ -559,12 +625,10 @@ class UtxoIndex:
         new_cap = max(int(cap * UTXO_GROWTH), int(np.ceil(need / UTXO_MAX_LOAD)) + 1)
         if new_cap >= 1 << 32:
             raise ChainsleuthError(f"UTXO index shard {s} would need {new_cap:,} slots (> 2^32)")
-        new = _slot_array(new_cap)
-        self._peak = max(self._peak, self.nbytes + new_cap * SLOT_BYTES)
-        _rehash(self._shards[s], new, self.shard_bits)
-        self._shards[s] = new
-        self._ptrs[s] = new.ctypes.data
-        self._caps[s] = new_cap
+        on_file = self._ram_bytes >= 0 and (
+            self._on_file[s] or self._anon_bytes() + (new_cap - cap) * SLOT_BYTES > self._ram_bytes
+        )
+        self._move(s, new_cap, on_file=bool(on_file))
         self.grows += 1
 
     def _reserve_counts(self, adds: np.ndarray) -> None:
