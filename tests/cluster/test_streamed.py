@@ -110,14 +110,14 @@ def test_side_arrays_memory_mapped(
     from chainsleuth.store.sidearrays import SideArrays
 
     made: list[bool] = []
-    real_init = SideArrays.__init__
 
-    def spy(self: SideArrays, *args: object, **kw: int) -> None:
-        real_init(self, *args, **kw)  # type: ignore[arg-type]
-        made.append(self.on_disk)
+    class Spy(SideArrays):
+        def __init__(self, *args: object, **kw: int) -> None:
+            super().__init__(*args, **kw)  # type: ignore[arg-type]
+            made.append(self.on_disk)
 
     monkeypatch.setattr(stream, "SIDE_ARRAYS_SHARE", 0.0)
-    monkeypatch.setattr(SideArrays, "__init__", spy)
+    monkeypatch.setattr(stream, "SideArrays", Spy)
     mem, streamed = _both(tagged, heuristics, 900, f"mm{SPECS.index(heuristics)}")
     assert made == [True]
     assert_same_run(mem, streamed)

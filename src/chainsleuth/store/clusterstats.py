@@ -28,6 +28,13 @@ layouts):
    cluster), joined with the activity file (≈ 50 B per cluster) and sorted by cluster_id
    (≈ 80 B per cluster).
 
+Steps 1 and 3 have a faster path for what the clustering engines write (dense cluster ids
+that are addr_ids, Parquet parts in chain order):
+:func:`~chainsleuth.store.addresssums.address_sums` computes both in one numba pass over
+the parts (48 B per address, memory-mapped beyond the share), and DuckDB runs only steps 2
+and 4 (1.7× faster in all on a 2 M-transaction chain, ``docs/benchmarks.md``); other inputs
+take the four statements.
+
 DuckDB holds each statement to its share of the budget (``fraction`` of ``budget``, default
 half: ``memory_limit``) and spills what does not fit to ``DATASET/_tmp/duckdb``; Python holds
 one record batch (131,072 rows, ≈ 5 MiB) at a time. Without a budget the connection's current
@@ -76,6 +83,7 @@ import pyarrow.parquet as pq
 
 from chainsleuth.budget import TMP_DIR
 from chainsleuth.errors import InputError
+from chainsleuth.store.addresssums import address_sums
 from chainsleuth.store.catalog import _files
 
 if TYPE_CHECKING:
@@ -338,16 +346,25 @@ def write_cluster_stats(
                     f"{lo}..{hi} and {n - labelled} without a cluster"
                 )
             say(f"address sums of {n:,} addresses")
-            _run(ds, _ADDRESSES_SQL.format(**items), {**params, "out": params["addresses"]})
-            [(missing, top, repeated)] = _run(ds, _LABELS_SQL, params)
-            if repeated:
-                raise InputError(f"{source}: {repeated:,} addr_ids appear more than once")
-            if missing:
-                raise IndexError(f"addr_id {top} out of range for {n} addresses")
+            streamed = address_sums(
+                ds,
+                Path(source),
+                Path(params["addresses"]),
+                Path(params["activity"]),
+                ram_bytes=budget.share(fraction) if budget is not None else 1 << 62,
+            )
+            if not streamed:
+                _run(ds, _ADDRESSES_SQL.format(**items), {**params, "out": params["addresses"]})
+                [(missing, top, repeated)] = _run(ds, _LABELS_SQL, params)
+                if repeated:
+                    raise InputError(f"{source}: {repeated:,} addr_ids appear more than once")
+                if missing:
+                    raise IndexError(f"addr_id {top} out of range for {n} addresses")
             say("writing members")
             _stream(ds, _MEMBERS_SQL, params, MEMBERS_SCHEMA, Path(members_out))
             say("cluster activity")
-            _run(ds, _ACTIVITY_SQL.format(**items), {**params, "out": params["activity"]})
+            if not streamed:
+                _run(ds, _ACTIVITY_SQL.format(**items), {**params, "out": params["activity"]})
             say("writing clusters")
             return _stream(ds, _CLUSTERS_SQL, params, CLUSTERS_SCHEMA, Path(clusters_out))
     finally:
