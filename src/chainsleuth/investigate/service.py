@@ -20,9 +20,7 @@ Steps (:func:`investigate_service`):
 from __future__ import annotations
 
 import contextlib
-import shutil
-import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,6 +43,7 @@ from chainsleuth.investigate.expand import (
     spend_txs,
 )
 from chainsleuth.investigate.merge import merge_nodes
+from chainsleuth.scratch import scratch_folder
 from chainsleuth.trace.engine import Seed, TraceResult, trace
 from chainsleuth.trace.flowgraph import FlowGraph, build_flow_graph
 from chainsleuth.trace.labels import NodeLabels, load_node_labels
@@ -539,16 +538,10 @@ def _exposure(result: TraceResult, labels: NodeLabels) -> list[Exposure]:
     return rows
 
 
-@contextlib.contextmanager
-def _scratch(ds: Dataset) -> Iterator[Path]:
-    """A private folder under ``DATASET/_tmp/`` for the case graph, removed afterwards."""
-    root = Path(ds.path) / TMP_DIR
-    root.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix="casegraph-", dir=root))
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+def _scratch(ds: Dataset) -> contextlib.AbstractContextManager[Path]:
+    """A private folder under ``DATASET/_tmp/`` for the case graph, removed afterwards (and
+    by the next investigation if this process is killed)."""
+    return scratch_folder(Path(ds.path) / TMP_DIR, "casegraph")
 
 
 def _check_seeds(

@@ -8,7 +8,8 @@ memory budget it may take, and then hands out every array either as an ordinary 
 (it does not). Memory-mapped pages are the kernel's to evict: resident while there is room,
 written back and dropped under pressure, so a chain whose side arrays outgrow the machine
 still runs (slower, at the disk's pace) instead of being killed. The numba kernels take either
-kind unchanged; the files are deleted by :meth:`SideArrays.close` (or the ``with`` block).
+kind unchanged; the files are deleted by :meth:`SideArrays.close` (or the ``with`` block), and
+those of a killed process by the next pass that maps arrays (:mod:`chainsleuth.scratch`).
 
 Bytes per item are the caller's (each array's dtype); the files add nothing to them.
 
@@ -25,15 +26,15 @@ Bytes per item are the caller's (each array's dtype); the files add nothing to t
 from __future__ import annotations
 
 import itertools
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
+
+from chainsleuth.scratch import make_scratch_folder
 
 __all__ = ["SideArrays"]
 
@@ -58,8 +59,7 @@ class SideArrays:
         if not self.on_disk or n == 0:
             return np.empty(n, dtype=dtype)
         if self._dir is None:
-            self._root.mkdir(parents=True, exist_ok=True)
-            self._dir = Path(tempfile.mkdtemp(prefix=f"arrays-{os.getpid()}-", dir=self._root))
+            self._dir = make_scratch_folder(self._root, "arrays")
         path = self._dir / f"{next(self._names)}.bin"
         mm: np.memmap[Any, Any] = np.memmap(path, dtype=dtype, mode="w+", shape=(n,))
         self._maps.append(mm)
