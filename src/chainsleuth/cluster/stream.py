@@ -11,7 +11,8 @@ union-find ``parent``    the clustering itself (int32 while ids     4 per addres
                          fit, see ``graph/unionfind.py``)
 actor codes              the collapse guard's tag of each root      4 per address
                          (only with tags)
-outputs per address      ``fresh_address`` (paid once), features    4 per address
+outputs per address      ``fresh_address`` (paid once), features    2 per address
+                         (saturating at 65,535, ``outputs_dtype``)
 co-spend ``parent``      ``cospent_elsewhere`` and the change       4 per address
                          model: multi-input clusters (first pass)
 transaction codes        the spender's fingerprint and shape         2 per transaction
@@ -49,6 +50,7 @@ True
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -86,13 +88,16 @@ if TYPE_CHECKING:
 __all__ = [
     "EVIDENCE_SCHEMA",
     "HELD_REASONS",
+    "OUTPUTS_CAP",
     "ChainFacts",
     "StreamPass",
     "StreamedCounts",
     "WindowLinks",
+    "add_counts",
     "cluster_streamed",
     "evidence_table",
     "localise",
+    "outputs_dtype",
     "side_array_bytes",
 ]
 
@@ -102,18 +107,53 @@ Progress = Callable[[str], None]
 SIDE_ARRAYS_SHARE = 0.5
 """Share of the memory budget the whole-chain arrays may take in RAM (beyond: mapped files)."""
 
+OUTPUTS_CAP = int(np.iinfo(np.uint16).max)
+"""Outputs per address are counted up to this (2 bytes each) where no decision can tell a
+larger count apart: the heuristics compare the count with 1, and the change model's trees
+split ``log1p(count)`` below ``log1p(OUTPUTS_CAP)`` (the shipped model's largest split is
+log1p(149)); a model splitting higher gets exact 4-byte counts."""
+
+
+def outputs_dtype(spec: HeuristicSpec) -> type[np.unsignedinteger[Any]]:
+    """uint16 (saturating at :data:`OUTPUTS_CAP`) unless ``spec``'s change model splits the
+    outputs-per-address feature at or above log1p(OUTPUTS_CAP), then uint32.
+
+    >>> from chainsleuth.cluster.spec import parse_heuristics
+    >>> outputs_dtype(parse_heuristics("multi-input,change-model")).__name__
+    'uint16'
+    """
+    if spec.change_model is not None:
+        from chainsleuth.heuristics.changemodel import load_change_model
+
+        model = load_change_model(spec.change_model or None)
+        if model.largest_threshold("addr_n_outputs") >= math.log1p(OUTPUTS_CAP):
+            return np.uint32
+    return np.uint16
+
+
+def add_counts(n_outputs: NDArray[np.unsignedinteger[Any]], lo: int, counts: I64) -> None:
+    """Add ``counts`` to ``n_outputs[lo:]``, saturating at the dtype's largest value.
+
+    >>> n = np.array([65530, 1], np.uint16)
+    >>> add_counts(n, 0, np.array([10, 2])); n.tolist()
+    [65535, 3]
+    """
+    part = n_outputs[lo : lo + len(counts)]
+    top = int(np.iinfo(part.dtype).max)
+    part[:] = np.minimum(part.astype(np.int64) + counts, top)
+
 
 def side_array_bytes(spec: HeuristicSpec, n_addr: int, n_tx: int, *, actors: bool) -> int:
     """The most the whole-chain arrays of a streamed run hold at once (module docstring).
 
     >>> from chainsleuth.cluster.spec import parse_heuristics
     >>> side_array_bytes(parse_heuristics("default"), 1000, 400, actors=False)
-    8800
+    8000
     """
     word = 4 if n_addr < 2**31 - 1 else 8
     per_addr = word + (4 if actors else 0)  # parent, actor codes
     if spec.needs_change_context:
-        per_addr += 4  # outputs per address
+        per_addr += np.dtype(outputs_dtype(spec)).itemsize  # outputs per address
     if spec.needs_cospend:
         per_addr += word
     per_tx = (2 if spec.needs_change_context else 0) + (16 if spec.change_model else 0)
@@ -126,8 +166,8 @@ def side_array_bytes(spec: HeuristicSpec, n_addr: int, n_tx: int, *, actors: boo
 class ChainFacts:
     """The whole-chain arrays of the first pass (see the module docstring for their bytes)."""
 
-    n_outputs: NDArray[np.uint32]
-    """per address: outputs paying it"""
+    n_outputs: NDArray[np.unsignedinteger[Any]]
+    """per address: outputs paying it (uint16 saturating at :data:`OUTPUTS_CAP`, or uint32)"""
     codes: NDArray[np.uint16]
     """per transaction: fingerprint and shape code"""
     detail: TxDetail | None
@@ -224,7 +264,7 @@ class StreamPass:
         spec = self.spec
         side = side or SideArrays(self.data / "_tmp", planned_bytes=0, ram_bytes=0)
         n_addr = self.n_addr if spec.needs_change_context else 0
-        n_outputs = side.full(n_addr, np.uint32, 0)
+        n_outputs = side.full(n_addr, outputs_dtype(spec), 0)
         codes = side.full(self.n_tx if spec.needs_change_context else 0, np.uint16, 0)
         detail = None
         if spec.change_model is not None:
@@ -244,7 +284,7 @@ class StreamPass:
             if len(paid):
                 lo = int(paid.min())
                 counts = np.bincount(paid - lo)
-                n_outputs[lo : lo + len(counts)] += counts.astype(np.uint32)
+                add_counts(n_outputs, lo, counts)
             codes[t0 : t0 + view.n_tx] = tx_codes(view)
             if detail is not None:
                 detail.put(t0, TxDetail.of_view(view))

@@ -21,6 +21,7 @@ simulated Bitcoin Core wallets (``scenarios/change-train.yaml``), never on a rea
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -130,6 +131,21 @@ class ChangeModel:
         """
         p: F64 = np.interp(self.raw_score(x), self.calib_x, self.calib_y)
         return p
+
+    def largest_threshold(self, feature: str) -> float:
+        """The largest split threshold on ``feature`` over all trees (-inf when no tree
+        splits on it): values above it all take the same branches.
+
+        >>> load_change_model().largest_threshold("addr_n_outputs") < 6.0
+        True
+        """
+        if feature not in self.features:
+            return -math.inf
+        k = self.features.index(feature)
+        found = [
+            float(t.threshold[t.feature == k].max()) for t in self.trees if (t.feature == k).any()
+        ]
+        return max(found, default=-math.inf)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready form written by :meth:`save`.
