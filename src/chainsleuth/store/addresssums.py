@@ -33,6 +33,7 @@ True
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -231,14 +232,13 @@ def _write_addresses(
     sent: NDArray[np.int64],
     n_out: NDArray[np.uint32],
 ) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with pq.ParquetWriter(tmp, ADDRESSES_SCHEMA) as w:
+    def chunks() -> Iterator[list[NDArray[Any]]]:
         for lo in range(0, len(labels), _CHUNK):
             hi = min(lo + _CHUNK, len(labels))
-            cols = [np.arange(lo, hi, dtype=np.int64), labels[lo:hi], received[lo:hi],
-                    sent[lo:hi], n_out[lo:hi].astype(np.int64)]  # fmt: skip
-            w.write_table(pa.Table.from_arrays([pa.array(c) for c in cols], schema=w.schema))
-    os.replace(tmp, path)
+            yield [np.arange(lo, hi, dtype=np.int64), labels[lo:hi], received[lo:hi],
+                   sent[lo:hi], n_out[lo:hi].astype(np.int64)]  # fmt: skip
+
+    _write(path, ADDRESSES_SCHEMA, chunks())
 
 
 def _write_activity(
@@ -247,11 +247,19 @@ def _write_activity(
     first_h: NDArray[np.int32],
     last_h: NDArray[np.int32],
 ) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with pq.ParquetWriter(tmp, ACTIVITY_SCHEMA) as w:
+    def chunks() -> Iterator[list[NDArray[Any]]]:
         for lo in range(0, len(n_txs), _CHUNK):
             seen = lo + np.flatnonzero(n_txs[lo : lo + _CHUNK])
-            cols = [seen.astype(np.int64), n_txs[seen].astype(np.int64), first_h[seen],
-                    last_h[seen]]  # fmt: skip
-            w.write_table(pa.Table.from_arrays([pa.array(c) for c in cols], schema=w.schema))
+            yield [seen.astype(np.int64), n_txs[seen].astype(np.int64), first_h[seen],
+                   last_h[seen]]  # fmt: skip
+
+    _write(path, ACTIVITY_SCHEMA, chunks())
+
+
+def _write(path: Path, schema: pa.Schema, chunks: Iterator[list[NDArray[Any]]]) -> None:
+    """Write the column chunks to ``path`` through a ``.tmp`` file renamed into place."""
+    tmp = path.with_name(path.name + ".tmp")
+    with pq.ParquetWriter(tmp, schema) as w:
+        for cols in chunks:
+            w.write_table(pa.Table.from_arrays([pa.array(c) for c in cols], schema=schema))
     os.replace(tmp, path)
