@@ -74,6 +74,7 @@ def main() -> None:
             )
         )
     gen = json.loads((chain / "report.json").read_text())
+    gen.setdefault("bytes", gen.get("bytes_written", 0))  # a report.json of the generator's
     data = args.out / "dataset"
     shutil.rmtree(data, ignore_errors=True)
     proc = subprocess.run(
@@ -86,10 +87,11 @@ def main() -> None:
             args.memory_limit,
             str(args.partition_span),
         ],
-        check=True,
         capture_output=True,
         text=True,
     )
+    if proc.returncode:
+        sys.exit(f"ingest failed (exit code {proc.returncode}):\n{proc.stderr[-4000:]}")
     res = json.loads(proc.stdout.strip().splitlines()[-1])
     first = _window_rate(res["marks"], 0.0, 0.1)
     last = _window_rate(res["marks"], 0.9, 1.0)
