@@ -3,10 +3,11 @@
 **Random numbers** come from a splitmix64 counter (one uint64 of state, advanced by a constant
 and mixed), so a seed gives the same chain on any machine and numba version.
 
-**Addresses** are int64 ids. An id fixes the script type (by a hash of the id, in mainnet-like
-shares: :data:`TYPE_PER_MILLE`) and the hash or key bytes (splitmix64 of ``4 * id + j``; the
-first word is a bijection of the id, so two ids never share a script and reusing an id writes a
-byte-identical script).
+**Addresses** are int64 ids. An id fixes the script type (a wallet uses one type, drawn by a
+hash of the wallet id in mainnet-like shares, :data:`TYPE_PER_MILLE`; :func:`fresh_id` gives
+its fresh addresses ids of that type) and the hash or key bytes (splitmix64 of ``4 * id + j``;
+the first word is a bijection of the id, so two ids never share a script and reusing an id
+writes a byte-identical script).
 
 >>> import numpy as np
 >>> from chainsleuth.chain.script import classify_script
@@ -28,6 +29,7 @@ from numba import njit
 
 __all__ = [
     "DUST",
+    "FRESH_BASE",
     "KERNEL",
     "P2PK",
     "P2PKH",
@@ -38,6 +40,7 @@ __all__ = [
     "TYPE_PER_MILLE",
     "below",
     "copy_row",
+    "fresh_id",
     "mix64",
     "put_u32",
     "put_u64",
@@ -45,6 +48,7 @@ __all__ = [
     "script_len",
     "script_type",
     "uniform",
+    "wallet_type",
     "write_input",
     "write_script",
 ]
@@ -53,6 +57,10 @@ P2PKH, P2SH, P2WPKH, P2WSH, P2TR, P2PK = 0, 1, 2, 3, 4, 5
 TYPE_PER_MILLE = np.array([250, 150, 430, 50, 115, 5], dtype=np.int64)
 """Shares of new addresses by type (P2PKH, P2SH, P2WPKH, P2WSH, P2TR, P2PK), per mille."""
 _TYPE_CUT = np.cumsum(TYPE_PER_MILLE)
+_TYPE_LO = _TYPE_CUT - TYPE_PER_MILLE
+_SLOT_TYPE = np.repeat(np.arange(6, dtype=np.int64), TYPE_PER_MILLE)
+FRESH_BASE = 81
+"""Address and wallet ids below this are reserved (hot wallets and mining pools)."""
 _SCRIPT_LEN = np.array([25, 23, 22, 34, 34, 35], dtype=np.int64)
 _VOUT = np.uint64(0xFFFFFFFF)
 DUST = 546
@@ -125,13 +133,35 @@ def _put_word_be(buf, pos, w):  # type: ignore[no-untyped-def]
 
 
 @njit(**KERNEL, inline="always")
-def script_type(addr):  # type: ignore[no-untyped-def]
-    """The script type code (P2PKH ... P2PK) of address id ``addr``."""
-    r = np.int64(mix64(np.uint64(addr) ^ _TYPE_SALT) % np.uint64(1000))
+def wallet_type(w):  # type: ignore[no-untyped-def]
+    """The script type of wallet ``w``'s addresses: by a hash of ``w``, in the shares of
+    :data:`TYPE_PER_MILLE`; a reserved wallet (below :data:`FRESH_BASE`: exchanges, mining
+    pools) uses P2PKH, P2SH or P2WPKH."""
+    r = np.int64(mix64(np.uint64(w) ^ _TYPE_SALT) % np.uint64(1000))
+    if w < FRESH_BASE:
+        r %= _TYPE_CUT[P2WPKH]
     t = 0
     while r >= _TYPE_CUT[t]:
         t += 1
     return t
+
+
+@njit(**KERNEL, inline="always")
+def script_type(addr):  # type: ignore[no-untyped-def]
+    """The script type code (P2PKH ... P2PK) of address id ``addr``: a reserved id's wallet
+    type, else the type of its slot (see :func:`fresh_id`)."""
+    if addr < FRESH_BASE:
+        return wallet_type(addr)
+    return _SLOT_TYPE[(addr - FRESH_BASE) % 1000]
+
+
+@njit(**KERNEL, inline="always")
+def fresh_id(t, j):  # type: ignore[no-untyped-def]
+    """Id of the ``j``-th fresh address of type ``t``: of every 1000 ids from
+    :data:`FRESH_BASE` on, ``TYPE_PER_MILLE[t]`` are of type ``t``, so ids stay dense while
+    types are used in those shares."""
+    s = TYPE_PER_MILLE[t]
+    return FRESH_BASE + 1000 * (j // s) + _TYPE_LO[t] + j % s
 
 
 @njit(**KERNEL, inline="always")

@@ -40,8 +40,11 @@ class Mix(NamedTuple):
 
     ``p_*`` are probabilities (consolidation and batch among non-peel transactions; fresh and
     hot among payees), ``n_chains`` the peel chains kept going, ``recent_mean`` the mean age in
-    blocks of a recent spend, ``ramp_live`` the pool size below which blocks are fan-outs and
-    ``peel_hops`` the Pareto scale of a chain's length.
+    blocks of a recent spend, ``ramp_live`` the pool size below which blocks are fan-outs,
+    ``peel_hops`` the Pareto scale of a chain's length; of fresh payee addresses ``p_deposit``
+    are deposit addresses of a random exchange, ``p_new_wallet`` start a new user wallet, the
+    others go to the owner of an unspent coin (wallets that hold more coins get more);
+    ``p_exchange_sweep`` is the share of consolidations that sweep an exchange's deposits.
     """
 
     p_consolidation: float
@@ -54,6 +57,9 @@ class Mix(NamedTuple):
     p_hot: float
     ramp_live: int
     peel_hops: float
+    p_new_wallet: float
+    p_deposit: float
+    p_exchange_sweep: float
 
 
 def _cdf(segs: _Segs) -> tuple[np.ndarray, float]:
@@ -104,6 +110,9 @@ def mix_for(mean_inputs: float, mean_outputs: float, txs_per_block: int) -> tupl
         p_hot=0.08,
         ramp_live=int(2 * txs_per_block * mean_inputs),
         peel_hops=8.0,
+        p_new_wallet=0.1,
+        p_deposit=0.5,
+        p_exchange_sweep=0.8,
     )
     return mix, tables
 
