@@ -55,3 +55,20 @@ def test_random_programs(prefix: str, body: bytes, network: str) -> None:
     else:
         script = head + body[: head[1]]
     _check([script, b"\x6a\x01\x00", bytes([33, 2]) + body[:32] + b"\xac"], network)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(0, 20),
+    st.binary(min_size=20, max_size=20),
+    st.sampled_from(["76a914", "a914"]),
+    st.sampled_from(sorted(NETWORKS)),
+)
+def test_base58_hashes_with_leading_zero_bytes(
+    zeros: int, body: bytes, prefix: str, network: str
+) -> None:
+    """The limb-wise base58 division (five digits per pass) on hashes with 0-20 leading zero
+    bytes, the all-zero hash included, equals the reference encoder."""
+    h = bytes(zeros) + body[zeros:]
+    tail = b"\x88\xac" if prefix == "76a914" else b"\x87"
+    _check([bytes.fromhex(prefix) + h + tail, bytes.fromhex(prefix) + bytes(20) + tail], network)

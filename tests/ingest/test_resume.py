@@ -58,7 +58,7 @@ _KILL_SCRIPT = """
 import sys
 from chainsleuth.ingest import ingest_blocks
 ingest_blocks(sys.argv[1], sys.argv[2], "regtest", partition_span=10, checkpoint_seconds=0,
-              address_memory=32 << 10)
+              address_memory=32 << 10, utxo_memory=64 << 10)
 """
 
 
@@ -66,6 +66,7 @@ ingest_blocks(sys.argv[1], sys.argv[2], "regtest", partition_span=10, checkpoint
 def test_kill_9_at_any_moment_then_rerun_gives_identical_dataset(
     tmp_path: Path, regtest_blocks_dir: Path
 ) -> None:
+    """The killed runs' UTXO index spills (64 KiB in RAM), the reference's does not."""
     reference = tmp_path / "reference"
     ingest_blocks(regtest_blocks_dir, reference, "regtest", partition_span=10, address_memory=TINY)
     expected = _files(reference)
@@ -82,15 +83,22 @@ def test_kill_9_at_any_moment_then_rerun_gives_identical_dataset(
             partial = json.loads((ds / "manifest.json").read_text())
             assert partial["tip"]["height"] <= 473
         report = ingest_blocks(  # the same command
-            regtest_blocks_dir, ds, "regtest", partition_span=10, address_memory=TINY
-        )
+            regtest_blocks_dir, ds, "regtest", partition_span=10, address_memory=TINY,
+            utxo_memory=64 << 10,
+        )  # fmt: skip
         assert report.tip_height == 473 or report.up_to_date
         assert _files(ds) == expected
 
 
 def test_two_worker_processes_write_the_identical_dataset(
-    tmp_path: Path, regtest_blocks_dir: Path, regtest_dataset: Path
+    tmp_path: Path,
+    regtest_blocks_dir: Path,
+    regtest_dataset: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from chainsleuth.ingest import runner
+
+    monkeypatch.setattr(runner, "POOL_MIN_BYTES", 0)  # this small chain would run in one process
     ds = tmp_path / "ds"
     ingest_blocks(regtest_blocks_dir, ds, "regtest", partition_span=100, workers=2)
     assert _files(ds) == _files(regtest_dataset)

@@ -47,6 +47,7 @@ __all__ = [
     "block_error",
     "block_work",
     "check_block",
+    "check_block_roots",
     "check_proof_of_work",
     "decode_compact",
     "encode_compact",
@@ -263,14 +264,14 @@ def witness_commitment(wtxids: Sequence[bytes], reserved_value: bytes) -> bytes:
     return sha256d(merkle_root([bytes(32), *wtxids]) + reserved_value)
 
 
-def _witness_problem(coinbase: Coinbase, wtxids: Sequence[bytes]) -> str | None:
+def _witness_problem(coinbase: Coinbase, witness_root: bytes) -> str | None:
     found = find_witness_commitment(coinbase.output_scripts)
     if found is None:
         return "witness data but no witness commitment in the coinbase"
     witness = coinbase.witness
     if len(witness) != 1 or len(witness[0]) != 32:
         return "witness commitment unverifiable: the coinbase witness is not one 32-byte item"
-    expected = witness_commitment(wtxids, witness[0])
+    expected = sha256d(witness_root + witness[0])
     if found != expected:
         return f"witness commitment mismatch (coinbase {found.hex()}, computed {expected.hex()})"
     return None
@@ -306,12 +307,56 @@ def check_block(
     ...
     chainsleuth.errors.BlockDataError: block ...: merkle root mismatch (header ..., computed 00...)
     """
+    if not txids:
+        block_hash = check_proof_of_work(
+            header, network, height=height, where=where, expected_hash=expected_hash
+        )
+        raise block_error(block_hash, "no transactions", height, where)
+    root, mutated = merkle_root_mutated(txids)
+    check_block_roots(
+        header,
+        len(txids),
+        root,
+        mutated,
+        coinbase,
+        None if wtxids is None else merkle_root([bytes(32), *wtxids]),
+        network,
+        height=height,
+        where=where,
+        expected_hash=expected_hash,
+    )
+
+
+def check_block_roots(
+    header: bytes,
+    n_tx: int,
+    root: bytes,
+    mutated: bool,
+    coinbase: Coinbase | None,
+    witness_root: bytes | None,
+    network: Network | None = None,
+    *,
+    height: int | None = None,
+    where: str | None = None,
+    expected_hash: bytes | None = None,
+) -> None:
+    """:func:`check_block` from merkle roots computed elsewhere (the ingest's batched kernels).
+
+    ``root`` and ``mutated`` are :func:`~chainsleuth.chain.hashes.merkle_root_mutated` of the
+    txids; ``witness_root`` is the merkle root of the wtxids with the coinbase's counted as zero,
+    None when no transaction carries witness data. Same checks, same errors, same order.
+
+    >>> from chainsleuth.chain.block import Block
+    >>> from chainsleuth.chain.tx import TxIn
+    >>> cb = Tx(1, (TxIn(bytes(32), 0xFFFFFFFF, b"\\x51\\x00", 0xFFFFFFFF),), (), 0)
+    >>> header = Block.build(bytes(32), [cb], time=0, bits=0x207FFFFF).header.serialize()
+    >>> check_block_roots(header, 1, cb.txid[::-1], False, Coinbase.of(cb), None)  # passes
+    """
     block_hash = check_proof_of_work(
         header, network, height=height, where=where, expected_hash=expected_hash
     )
-    if not txids:
+    if n_tx == 0:
         raise block_error(block_hash, "no transactions", height, where)
-    root, mutated = merkle_root_mutated(txids)
     if root != header[36:68]:
         raise block_error(
             block_hash,
@@ -330,7 +375,7 @@ def check_block(
         )
     if coinbase is None or not coinbase.is_coinbase:
         raise block_error(block_hash, "first transaction is not a coinbase", height, where)
-    if wtxids is not None:
-        reason = _witness_problem(coinbase, wtxids)
+    if witness_root is not None:
+        reason = _witness_problem(coinbase, witness_root)
         if reason is not None:
             raise block_error(block_hash, reason, height, where)

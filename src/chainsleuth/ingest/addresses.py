@@ -17,14 +17,13 @@ Core) on every output — tests compare both on real blocks.
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pyarrow as pa
 from numba import njit
 
 from chainsleuth.chain.address import address_for_output
 from chainsleuth.chain.network import Network
+from chainsleuth.ingest.sha256lanes import sha256d_many, words_to_bytes
 
 __all__ = ["encode_addresses"]
 
@@ -36,27 +35,28 @@ _GEN = np.array([0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3], dt
 # Script type codes (chainsleuth.chain.script.SCRIPT_TYPES)
 _PUBKEY, _PKH, _SH = 1, 2, 3
 _SEGWIT = (6, 7, 8, 9, 10)
+_B58_5 = np.uint64(58**5)  # 656,356,768 < 2**30: a limb pass stays within 62 bits
 _MAX = 140  # longest string written here: "pk:" + 130 hex digits
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _polymod_step(chk: np.uint32, value: int, gen: np.ndarray) -> np.uint32:
     top = chk >> np.uint32(25)
     chk = ((chk & np.uint32(0x1FFFFFF)) << np.uint32(5)) ^ np.uint32(value)
-    for i in range(5):
-        if (top >> np.uint32(i)) & np.uint32(1):
-            chk ^= gen[i]
+    for i in range(5):  # branch-free: gen[i] where bit i of top is set
+        chk ^= gen[i] & (np.uint32(0) - ((top >> np.uint32(i)) & np.uint32(1)))
     return chk
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _encode(buf, offs, lens, kinds, payloads, hrp, charset, b58, hexd, gen):  # type: ignore[no-untyped-def]
     """kinds: 1 segwit, 2 base58 (payload row holds the 25 bytes), 3 pubkey hex, 0 skip."""
     n = offs.shape[0]
-    out = np.zeros((n, _MAX), dtype=np.uint8)
+    out = np.empty((n, _MAX), dtype=np.uint8)  # only the first out_len[r] bytes are read
     out_len = np.zeros(n, dtype=np.int32)
     data = np.zeros(70, dtype=np.uint8)
-    num = np.zeros(40, dtype=np.uint8)
+    limbs = np.zeros(7, dtype=np.uint64)
+    digits = np.zeros(40, dtype=np.uint8)
     for r in range(n):
         kind = kinds[r]
         p = offs[r]
@@ -107,24 +107,38 @@ def _encode(buf, offs, lens, kinds, payloads, hrp, charset, b58, hexd, gen):  # 
                 w += 1
             out_len[r] = w
         elif kind == 2:
-            for k in range(25):
-                num[k] = payloads[r, k]
             zeros = 0
-            while zeros < 25 and num[zeros] == 0:
+            while zeros < 25 and payloads[r, zeros] == 0:
                 zeros += 1
-            digits = np.zeros(40, dtype=np.uint8)
+            # the 25 bytes as 7 big-endian limbs (1 byte, then 6 x 4 bytes), divided by 58^5
+            # at a time: five digits per pass instead of one
+            limbs[0] = np.uint64(payloads[r, 0])
+            for k in range(6):
+                q = 1 + 4 * k
+                limbs[1 + k] = (
+                    (np.uint64(payloads[r, q]) << np.uint64(24))
+                    | (np.uint64(payloads[r, q + 1]) << np.uint64(16))
+                    | (np.uint64(payloads[r, q + 2]) << np.uint64(8))
+                    | np.uint64(payloads[r, q + 3])
+                )
             nd = 0
-            start = zeros
-            while start < 25:
-                rem = 0
-                for k in range(start, 25):
-                    cur = rem * 256 + num[k]
-                    num[k] = cur // 58
-                    rem = cur % 58
-                digits[nd] = rem
-                nd += 1
-                while start < 25 and num[start] == 0:
+            start = 0
+            while start < 7 and limbs[start] == 0:
+                start += 1
+            while start < 7:
+                rem = np.uint64(0)
+                for k in range(start, 7):
+                    cur = (rem << np.uint64(32)) | limbs[k]
+                    limbs[k] = cur // _B58_5
+                    rem = cur % _B58_5
+                for _ in range(5):
+                    digits[nd] = rem % np.uint64(58)
+                    rem //= np.uint64(58)
+                    nd += 1
+                while start < 7 and limbs[start] == 0:
                     start += 1
+            while nd > 0 and digits[nd - 1] == 0:  # the last pass's high zero digits
+                nd -= 1
             w = 0
             for _ in range(zeros):
                 out[r, w] = b58[0]
@@ -146,6 +160,58 @@ def _encode(buf, offs, lens, kinds, payloads, hrp, charset, b58, hexd, gen):  # 
     return out, out_len
 
 
+@njit(cache=True, nogil=True)
+def _compact(chars, length, offsets):  # type: ignore[no-untyped-def]
+    """The first ``length[r]`` characters of each row of ``chars``, back to back."""
+    data = np.empty(offsets[-1], dtype=np.uint8)
+    for r in range(chars.shape[0]):
+        o = offsets[r]
+        for k in range(length[r]):
+            data[o + k] = chars[r, k]
+    return data
+
+
+@njit(cache=True, nogil=True)
+def _base58_bodies(buf, offs, codes, rows, p2pkh, p2sh):  # type: ignore[no-untyped-def]
+    """Version byte + 20-byte hash of the P2PKH / P2SH scripts ``rows``, 21 bytes each."""
+    bodies = np.empty(rows.shape[0] * 21, dtype=np.uint8)
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        p = offs[r]
+        if codes[r] == _PKH:
+            bodies[21 * i] = p2pkh
+            src = p + 3
+        else:
+            bodies[21 * i] = p2sh
+            src = p + 2
+        for k in range(20):
+            bodies[21 * i + 1 + k] = buf[src + k]
+    return bodies
+
+
+def _base58_payloads(
+    buf: np.ndarray, offs: np.ndarray, codes: np.ndarray, kinds: np.ndarray, network: Network
+) -> np.ndarray:
+    """(n, 25) base58check payloads (version, hash, 4 checksum bytes) of the rows of kind 2,
+    the checksums double SHA-256 in one lane-parallel call."""
+    n = int(offs.shape[0])
+    payloads = np.zeros((n, 25), dtype=np.uint8)
+    rows = np.flatnonzero(kinds == 2)
+    if rows.shape[0] == 0:
+        return payloads
+    bodies = _base58_bodies(
+        buf, np.ascontiguousarray(offs, np.int64), codes, rows,
+        network.p2pkh_prefix, network.p2sh_prefix,
+    )  # fmt: skip
+    m = rows.shape[0]
+    digests = words_to_bytes(
+        sha256d_many(bodies, np.arange(m, dtype=np.int64) * 21, np.full(m, 21, np.int64))
+    )
+    payloads[rows, :21] = bodies.reshape(m, 21)
+    payloads[rows, 21:] = digests[:, :4]
+    return payloads
+
+
 def encode_addresses(
     buf: np.ndarray, offs: np.ndarray, lens: np.ndarray, codes: np.ndarray, network: Network
 ) -> pa.Array:
@@ -159,16 +225,8 @@ def encode_addresses(
     kinds[np.isin(codes, _SEGWIT)] = 1
     kinds[(codes == _PKH) | (codes == _SH)] = 2
     kinds[codes == _PUBKEY] = 3
-    payloads = np.zeros((n, 25), dtype=np.uint8)
-    raw = buf.tobytes() if (kinds == 2).any() or (codes == 4).any() else b""
-    sha = hashlib.sha256
-    for r in np.flatnonzero(kinds == 2).tolist():
-        p = int(offs[r])
-        if codes[r] == _PKH:
-            body = bytes([network.p2pkh_prefix]) + raw[p + 3 : p + 23]
-        else:
-            body = bytes([network.p2sh_prefix]) + raw[p + 2 : p + 22]
-        payloads[r] = np.frombuffer(body + sha(sha(body).digest()).digest()[:4], dtype=np.uint8)
+    payloads = _base58_payloads(buf, offs, codes, kinds, network)
+    raw = buf.tobytes() if (codes == 4).any() else b""
     hrp = np.frombuffer(network.hrp.encode(), dtype=np.uint8)
     chars, length = _encode(buf, offs, lens, kinds, payloads, hrp, _CHARSET, _B58, _HEX, _GEN)
     strings: list[str | None] | None = None
@@ -182,8 +240,7 @@ def encode_addresses(
     keep = length > 0
     offsets = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(length, out=offsets[1:])
-    mask = np.arange(_MAX)[None, :] < length[:, None]
-    data = chars[mask]
+    data = _compact(chars, length, offsets)
     arr = pa.Array.from_buffers(
         pa.string(),
         n,

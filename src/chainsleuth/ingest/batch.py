@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
-from chainsleuth.chain.checks import Coinbase, block_error, check_block, check_proof_of_work
+from chainsleuth.chain.checks import Coinbase, block_error, check_block_roots, check_proof_of_work
 from chainsleuth.chain.compact import read_compact_size
 from chainsleuth.chain.network import Network
 from chainsleuth.chain.script import SCRIPT_TYPES, classify_script_code
@@ -32,7 +32,8 @@ from chainsleuth.ingest.kernels import (
     script_keys,
 )
 from chainsleuth.ingest.resolve import BadOutputError, resolve_batch
-from chainsleuth.ingest.txids import hash_txids
+from chainsleuth.ingest.sha256lanes import merkle_roots, words_to_bytes
+from chainsleuth.ingest.txids import hash_txid_words
 from chainsleuth.store.addrdict import AddressDictionary
 from chainsleuth.store.hashindex import UtxoIndex
 from chainsleuth.store.schema import TABLES
@@ -116,7 +117,7 @@ class BatchResult:
     spend_height: np.ndarray
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _gather(buf, offs, lens):  # type: ignore[no-untyped-def]
     total = 0
     for i in range(lens.shape[0]):
@@ -132,7 +133,7 @@ def _gather(buf, offs, lens):  # type: ignore[no-untyped-def]
     return data, offsets
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _gather_hashes_reversed(buf, offs):  # type: ignore[no-untyped-def]
     out = np.empty(offs.shape[0] * 32, dtype=np.uint8)
     for i in range(offs.shape[0]):
@@ -190,9 +191,9 @@ def prepare_batch(blocks: list[BlockInput], network: Network | None = None) -> P
 
     n_tx = tx.shape[0]
     tx_block = tx[:, 0]
-    t_wit = tx[:, 5].tolist()
-    txid_arr, wtxid_arr = hash_txids(raw, tx)
-    txids, wtxids = bytes(txid_arr), bytes(wtxid_arr)
+    txid_words, wtxid_words = hash_txid_words(buf, tx)
+    txids = words_to_bytes(txid_words).tobytes()
+    wtxids = txids if wtxid_words is txid_words else words_to_bytes(wtxid_words).tobytes()
 
     # --- per-transaction sizes ---
     t_size = tx[:, 2] - tx[:, 1]
@@ -205,26 +206,42 @@ def prepare_batch(blocks: list[BlockInput], network: Network | None = None) -> P
     ntx_of_block = np.diff(np.append(first_tx_of_block, n_tx))
     coinbase = np.zeros(n_tx, dtype=np.bool_)
     coinbase[first_tx_of_block[ntx_of_block > 0]] = True
+    # every block's merkle root (and mutation flag) in one batched call; the witness roots of
+    # the blocks with witness data from their wtxids, the coinbase's counted as zero
+    roots, mutated = merkle_roots(txid_words, first_tx_of_block, ntx_of_block)
+    witness_block = _segment_sums(tx[:, 5], first_tx_of_block, ntx_of_block) > 0
+    wleaves = wtxid_words.copy()
+    wleaves[first_tx_of_block[ntx_of_block > 0]] = 0
+    wroots, _ = merkle_roots(wleaves, first_tx_of_block[witness_block], ntx_of_block[witness_block])
+    root_bytes = words_to_bytes(roots).tobytes()
+    wroot_bytes = words_to_bytes(wroots).tobytes()
+    witness_list = witness_block.tolist()
+    mutated_list = mutated.tolist()
+    stripped_sums = _segment_sums(t_stripped, first_tx_of_block, ntx_of_block).tolist()
     block_stripped: list[int] = []
+    w = 0
     for b, blk in enumerate(blocks):
         f = int(first_tx_of_block[b])
         k = int(ntx_of_block[b])
-        witness = any(t_wit[f : f + k])
+        witness = witness_list[b]
         try:
             first = _coinbase(raw, tx, inp, out, f, witness) if k else None
         except BlockDataError as err:  # e.g. a non-canonical CompactSize in its witness
             raise _fail(blk, int(tx[f, 1] - starts[b]), f"coinbase: {err}") from None
-        check_block(
+        check_block_roots(
             blk.raw[:80],
-            [txids[32 * t : 32 * t + 32] for t in range(f, f + k)],
+            k,
+            root_bytes[32 * b : 32 * b + 32],
+            mutated_list[b],
             first,
-            [wtxids[32 * t : 32 * t + 32] for t in range(f + 1, f + k)] if witness else None,
+            wroot_bytes[32 * w : 32 * w + 32] if witness else None,
             network,
             height=blk.height,
             where=_where(blk),
             expected_hash=blk.hash,
         )
-        block_stripped.append(80 + _varint_len(k) + int(t_stripped[f : f + k].sum()))
+        w += witness
+        block_stripped.append(80 + _varint_len(k) + stripped_sums[b])
 
     # --- scripts: classify, key, address ids ---
     codes = classify_outputs(buf, out[:, 1], out[:, 2])
@@ -471,6 +488,13 @@ def process_batch(blocks: list[BlockInput], state: IndexState, network: Network)
     output that does not exist.
     """
     return link_batch(prepare_batch(blocks, network), state, network)
+
+
+def _segment_sums(values: np.ndarray, first: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Sums of ``values[first[i]:first[i]+count[i]]`` (empty segments give 0)."""
+    cs = np.zeros(values.shape[0] + 1, dtype=np.int64)
+    np.cumsum(values, out=cs[1:])
+    return cs[first + count] - cs[first]
 
 
 def _varint_len(n: int) -> int:

@@ -13,6 +13,7 @@ True
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 from dataclasses import dataclass
@@ -165,30 +166,70 @@ class BlockFiles:
     def scan(self) -> list[BlockRecord]:
         """Every complete block record in every file, in file order.
 
-        A truncated last record is skipped with a :class:`TruncatedBlockWarning`; a file
-        starting with another network's magic raises :class:`NetworkMismatchError`.
+        Reads only each record's frame and header (88 bytes, then a seek past the block): a
+        scan of the whole chain does not read its hundreds of gigabytes twice. A truncated last
+        record is skipped with a :class:`TruncatedBlockWarning`; a file starting with another
+        network's magic raises :class:`NetworkMismatchError`.
         """
         records: list[BlockRecord] = []
-        magic = np.frombuffer(self.network.magic, dtype=np.uint8)
-        key = np.frombuffer(self.key, dtype=np.uint8)
         for i, path in enumerate(self.paths):
-            data = self.read_file(i)
-            if data.shape[0] >= 4:
-                self._check_magic(path, bytes(data[:4]))
-            offs, sizes, state, pos = _scan_records(data, magic, key, 0)
-            for o, s in zip(offs.tolist(), sizes.tolist(), strict=True):
-                records.append(BlockRecord(i, o, s, data[o : o + 80].tobytes()))
+            try:
+                fh = open(path, "rb")  # noqa: SIM115
+            except OSError as exc:
+                raise InputError(f"cannot read {path}: {exc.strerror}") from None
+            with fh:
+                state, pos = self._scan_file(i, fh, records)
+                if state == 2:
+                    found = self._read_at(fh, pos, 4).hex()
+                    raise InputError(
+                        f"{path.name} offset {pos}: unexpected bytes {found} where a block "
+                        f"record (magic {self.network.magic.hex()}) should start"
+                    )
             if state == 1:
                 msg = f"{path.name} offset {pos}: truncated block record skipped"
                 self.truncated.append(msg)
                 warnings.warn(msg, TruncatedBlockWarning, stacklevel=2)
-            elif state == 2:
-                found = bytes(data[pos : pos + 4]).hex()
-                raise InputError(
-                    f"{path.name} offset {pos}: unexpected bytes {found} where a block record "
-                    f"(magic {self.network.magic.hex()}) should start"
-                )
         return records
+
+    def _scan_file(self, i: int, fh: BinaryIO, records: list[BlockRecord]) -> tuple[int, int]:
+        """Append the records of file ``i`` (open as ``fh``); returns ``(end_state, end_pos)``:
+        0 clean end or padding, 1 truncated record at end_pos, 2 unknown bytes at end_pos."""
+        path = self.paths[i]
+        n = os.fstat(fh.fileno()).st_size
+        if n >= 4:
+            self._check_magic(path, self._read_at(fh, 0, 4))
+        magic = self.network.magic
+        pos = 0
+        while pos + 8 <= n:
+            head = self._read_at(fh, pos, min(88, n - pos))
+            if head[:4] == magic:
+                size = int.from_bytes(head[4:8], "little")
+                if size < 80 or pos + 8 + size > n:
+                    return 1, pos
+                records.append(BlockRecord(i, pos + 8, size, head[8:88]))
+                pos += 8 + size
+            elif self._is_padding(head[:8], pos):
+                return 0, pos
+            else:
+                return 2, pos
+        # fewer than 8 bytes left: padding is fine, anything else is a cut record header
+        if pos < n and not self._is_padding(self._read_at(fh, pos, n - pos), pos):
+            return 1, pos
+        return 0, pos
+
+    def _is_padding(self, data: bytes, pos: int) -> bool:
+        """Are these de-obfuscated bytes read at ``pos`` pre-allocated padding (zeros, or the
+        key: Core writes the zeros past the XOR layer)?"""
+        key = self.key
+        return not any(data) or all(b == key[(pos + j) % 8] for j, b in enumerate(data))
+
+    def _read_at(self, fh: BinaryIO, offset: int, size: int) -> bytes:
+        """``size`` de-obfuscated bytes of the file ``fh`` at ``offset`` (fewer at its end)."""
+        fh.seek(offset)
+        raw = fh.read(size)
+        if self.key == b"\x00" * 8:
+            return raw
+        return _xor(raw, self.key, offset).tobytes()
 
     def _check_magic(self, path: Path, head: bytes) -> None:
         if head == self.network.magic or head == b"\x00\x00\x00\x00":
@@ -207,15 +248,7 @@ class BlockFiles:
 
     def read_block(self, rec: BlockRecord) -> bytes:
         """The de-obfuscated bytes of one block record."""
-        handle = self._handles.get(rec.file_index)
-        if handle is None:
-            try:
-                handle = open(self.paths[rec.file_index], "rb")  # noqa: SIM115
-            except OSError as exc:
-                raise InputError(
-                    f"cannot read {self.paths[rec.file_index]}: {exc.strerror}"
-                ) from None
-            self._handles[rec.file_index] = handle
+        handle = self._handle(rec.file_index)
         handle.seek(rec.offset)
         raw = handle.read(rec.size)
         if len(raw) != rec.size:
@@ -223,6 +256,17 @@ class BlockFiles:
         if self.key == b"\x00" * 8:
             return raw
         return _xor(raw, self.key, rec.offset).tobytes()
+
+    def _handle(self, index: int) -> BinaryIO:
+        """File ``index``, opened once (InputError naming it when it cannot be read)."""
+        handle = self._handles.get(index)
+        if handle is None:
+            try:
+                handle = open(self.paths[index], "rb")  # noqa: SIM115
+            except OSError as exc:
+                raise InputError(f"cannot read {self.paths[index]}: {exc.strerror}") from None
+            self._handles[index] = handle
+        return handle
 
     def close(self) -> None:
         """Close the cached file handles."""

@@ -94,7 +94,7 @@ def _read_varint(buf: np.ndarray, pos: int, end: int) -> tuple[Any, Any]:
     return np.int64(value), np.int64(pos + 9)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def parse_blocks(buf, block_starts, block_ends):  # type: ignore[no-untyped-def]
     """Walk every transaction of the blocks ``buf[block_starts[b]:block_ends[b]]``.
 
@@ -295,7 +295,7 @@ def classify_one(buf: np.ndarray, pos: int, ln: int) -> int:
     return T_NONSTANDARD
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def classify_outputs(buf: np.ndarray, script_off: np.ndarray, script_len: np.ndarray) -> np.ndarray:
     """Script type codes (``uint8``) for every output; 255 marks multisig candidates."""
     n = script_off.shape[0]
@@ -374,7 +374,7 @@ def _murmur128(buf: np.ndarray, pos: int, ln: int, seed: np.uint64) -> tuple[np.
     return h1, h2
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def script_keys(
     buf: np.ndarray, script_off: np.ndarray, script_len: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -61,7 +61,7 @@ def load_utxos(
     index.insert_many(k0, k1, vout, out_id, value, addr_id, script_type)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _resolve(h, buf, tx, inp, coinbase, tx_k0, tx_k1, out_value, out_type, out_addr, base_out):  # type: ignore[no-untyped-def]
     n_in = inp.shape[0]
     in_out_id = np.full(n_in, -1, dtype=np.int64)

@@ -30,13 +30,18 @@ than rebuilding them from the whole chain.
 
 from __future__ import annotations
 
+import ctypes
+import dataclasses
+import os
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pyarrow as pa
@@ -46,6 +51,7 @@ from chainsleuth.budget import MemoryBudget, peak_rss_bytes
 from chainsleuth.chain.network import Network, get_network
 from chainsleuth.errors import BlockDataError, DatasetError, InputError
 from chainsleuth.ingest.batch import (
+    BatchResult,
     BlockInput,
     IndexState,
     PreparedBatch,
@@ -58,13 +64,13 @@ from chainsleuth.ingest.state import (
     STATE_DIR,
     load_state,
     new_address_index,
+    new_utxo_index,
     remove_unreferenced,
     save_state,
     utxo_state_current,
 )
 from chainsleuth.interrupt import Interrupted, deferred
 from chainsleuth.store.catalog import write_catalog
-from chainsleuth.store.hashindex import UtxoIndex
 from chainsleuth.store.lookup import INDEX_DIR, build_partition_indexes, partition_index_files
 from chainsleuth.store.manifest import Manifest, Partition
 from chainsleuth.store.parts import TMP_SUFFIX, PartWriter, part_name, sha256_file
@@ -74,7 +80,20 @@ __all__ = ["DEFAULT_PARTITION_SPAN", "IngestReport", "ingest_blocks"]
 
 DEFAULT_PARTITION_SPAN = 1000
 BATCH_BYTES = 16 << 20
+POOL_MIN_BYTES = 4 * BATCH_BYTES
+"""Below this much block data ``workers`` > 1 runs in one process: starting a worker (a fresh
+interpreter importing numpy, numba and its kernels) costs seconds, more than a few batches'
+walking and hashing. The output is the same either way."""
 CHECKPOINT_SECONDS = 300.0
+ADDRESS_SHARE = 0.4
+"""The address dictionary's share of the memory budget (see :mod:`chainsleuth.store.addrdict`
+for its bytes per address)."""
+UTXO_SHARE = 0.3
+"""The UTXO index's share of the memory budget: 32 bytes per slot, 35.6–40 per unspent output
+(:class:`~chainsleuth.store.hashindex.UtxoIndex`), so a 2 GiB budget holds ~16 M unspent
+outputs in RAM and maps the shards beyond on file. With the address dictionary's 40 % this
+leaves 30 % for the batches in flight (raw blocks, their walked matrices and Arrow tables, one
+batch being written), the Parquet writers and the interpreter."""
 
 ProgressHook = Callable[[int, int, int], None]
 """Called as hook(blocks_done, txs_done, blocks_total) after each batch."""
@@ -93,7 +112,9 @@ class _Marks:
 class IngestReport:
     """What an ingest run did. ``utxo_bytes`` is the UTXO index's size at the end (32 bytes per
     slot, 35.6–40 per unspent output), ``utxo_peak_bytes`` the most it held, a growing
-    shard's two arrays included: RAM beside the budgeted address dictionary."""
+    shard's two arrays included; of these, ``utxo_spilled_bytes`` were on file at the end
+    (shards beyond its RAM share, :data:`UTXO_SHARE`) and ``utxo_peak_ram_bytes`` is the most
+    it held in RAM."""
 
     tip_height: int
     tip_hash: str
@@ -109,6 +130,8 @@ class IngestReport:
     utxo_entries: int = 0
     utxo_bytes: int = 0
     utxo_peak_bytes: int = 0
+    utxo_spilled_bytes: int = 0
+    utxo_peak_ram_bytes: int = 0
 
 
 def ingest_blocks(
@@ -123,25 +146,30 @@ def ingest_blocks(
     workers: int = 1,
     memory_limit: str | None = None,
     address_memory: int | None = None,
+    utxo_memory: int | None = None,
 ) -> IngestReport:
     """Ingest (or continue ingesting) the blocks of ``source`` into the dataset ``data``.
 
     ``source`` is a Bitcoin Core ``blocks/`` directory or a datadir. The manifest is
     rewritten (a resumable checkpoint) every ``checkpoint_seconds`` and at the end. With
     ``workers`` > 1, walking, hashing and checking run in that many processes while this one
-    links and writes; the output is identical. ``memory_limit`` (a size such as ``"2G"``;
+    links (when there are at least :data:`POOL_MIN_BYTES` of blocks to ingest), else in one
+    thread beside it; in every case a thread encodes and writes each batch's Parquet rows while
+    the next batch is linked. The output is identical. ``memory_limit`` (a size such as ``"2G"``;
     default: ``CHAINSLEUTH_MEMORY_LIMIT`` or a share of the machine's RAM) bounds the address
-    dictionary's RAM (``address_memory`` bytes if given, else 40 % of the budget: a tuning and
-    test knob; a tiny value makes the dictionary spill constantly, with identical results);
-    the UTXO index is not bounded by it (it grows with the UTXO set, one shard at a time): the
-    report records its bytes and the peak RSS. Raises
+    dictionary's RAM (``address_memory`` bytes if given, else :data:`ADDRESS_SHARE` of the
+    budget) and the UTXO index's (``utxo_memory`` bytes if given, else :data:`UTXO_SHARE`;
+    shards beyond it are file-backed mappings under ``DATASET/_tmp/utxo``): tuning and test
+    knobs; a tiny value makes the structure spill constantly, with identical results. The
+    report records the UTXO index's bytes, RAM and spilled, and the peak RSS. Raises
     :class:`~chainsleuth.errors.UserError` subclasses for bad input, naming the bad value.
     """
     started = time.monotonic()
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
     budget = MemoryBudget.from_option(memory_limit)
-    addr_bytes = budget.share(0.4) if address_memory is None else address_memory
+    addr_bytes = budget.share(ADDRESS_SHARE) if address_memory is None else address_memory
+    utxo_bytes = budget.share(UTXO_SHARE) if utxo_memory is None else utxo_memory
     net = get_network(network)
     data = Path(data)
     src = open_source(source, net)
@@ -172,19 +200,19 @@ def ingest_blocks(
             return report
         manifest.partitions = list(kept)
         _clean_leftovers(data, manifest)
-        state = _resume_state(data, manifest, start, addr_bytes)
+        state = _resume_state(data, manifest, start, addr_bytes, utxo_bytes)
         hook = progress if callable(progress) else None
         total_blocks = target - start + 1
         done_blocks = 0
         done_txs = 0
         last_checkpoint = time.monotonic()
         marks.saved = len(kept)
-        pool = (
+        pool: Executor = (
             ProcessPoolExecutor(
                 max_workers=workers, mp_context=get_context("spawn"), initializer=_ignore_signals
             )
-            if workers > 1
-            else None
+            if workers > 1 and _input_bytes(src, start, target) >= POOL_MIN_BYTES
+            else ThreadPoolExecutor(max_workers=1, thread_name_prefix="chainsleuth-prepare")
         )
         try:
             for lo in range(start, target + 1, span):
@@ -219,8 +247,7 @@ def ingest_blocks(
         except (KeyboardInterrupt, Interrupted) as stop:
             raise _stop(stop, data, manifest, src.hashes, state, marks) from None
         finally:
-            if pool is not None:
-                pool.shutdown(cancel_futures=True)
+            pool.shutdown(cancel_futures=True)
         report.blocks_added = total_blocks
         report.tip_height = manifest.tip_height
         report.tip_hash = manifest.tip_hash
@@ -231,6 +258,8 @@ def ingest_blocks(
         report.utxo_entries = state.utxo.count
         report.utxo_bytes = state.utxo.nbytes
         report.utxo_peak_bytes = state.utxo.peak_nbytes
+        report.utxo_spilled_bytes = state.utxo.spilled_nbytes
+        report.utxo_peak_ram_bytes = state.utxo.peak_anon_nbytes
         return report
     except (KeyboardInterrupt, Interrupted) as stop:  # before the first partition: nothing new
         if isinstance(stop, Interrupted) and stop.kept is not None:
@@ -238,6 +267,15 @@ def ingest_blocks(
         raise _stop(stop, data, None, src.hashes, None, marks) from None
     finally:
         src.close()
+
+
+def _input_bytes(src: BlockSource, lo: int, hi: int) -> int:
+    """Bytes of the blocks lo..hi when the source knows them without reading (block files),
+    else a size that counts as large."""
+    records = getattr(src, "records", None)
+    if records is None:
+        return POOL_MIN_BYTES
+    return sum(int(r.size) for r in records[lo : hi + 1])
 
 
 def _ignore_signals() -> None:
@@ -335,18 +373,20 @@ def _clean_leftovers(data: Path, manifest: Manifest) -> None:
     remove_unreferenced(data, manifest.files)
 
 
-def _resume_state(data: Path, manifest: Manifest, start: int, addr_bytes: int) -> IndexState:
+def _resume_state(
+    data: Path, manifest: Manifest, start: int, addr_bytes: int, utxo_bytes: int
+) -> IndexState:
     """The indexes as of height ``start - 1``: the saved state if it is that, the saved state
     rolled forward over the partitions after it (a run interrupted mid-partition), else
-    rebuilt from the first partition."""
+    rebuilt from the first partition. ``addr_bytes`` / ``utxo_bytes``: their RAM shares."""
     if start == 0:
-        return IndexState(UtxoIndex(), new_address_index(data, addr_bytes))
+        return IndexState(new_utxo_index(data, utxo_bytes), new_address_index(data, addr_bytes))
     # a saved UTXO index of an older format is not loaded: rebuilt from the parts below
     saved = manifest.state.get("height") if utxo_state_current(manifest.state) else None
     if saved == start - 1:
-        return load_state(data, manifest.state, addr_bytes)
+        return load_state(data, manifest.state, addr_bytes, utxo_bytes)
     if isinstance(saved, int) and any(p.hi == saved and p.complete for p in manifest.partitions):
-        state = load_state(data, manifest.state, addr_bytes)
+        state = load_state(data, manifest.state, addr_bytes, utxo_bytes)
         for p in manifest.partitions:
             if p.lo > saved:
                 _rebuild_partition(data / "tables", part_name(p.lo, manifest.partition_span), state)
@@ -356,7 +396,9 @@ def _resume_state(data: Path, manifest: Manifest, start: int, addr_bytes: int) -
         return state
     # rebuilt into a folder of its own: the files the manifest names stay untouched
     folder = f"addresses-h{start - 1:09d}"
-    state = IndexState(UtxoIndex(), new_address_index(data, addr_bytes, folder))
+    state = IndexState(
+        new_utxo_index(data, utxo_bytes), new_address_index(data, addr_bytes, folder)
+    )
     rebuild_state(data, manifest, state)
     return state
 
@@ -378,20 +420,42 @@ def _batches(src: BlockSource, lo: int, hi: int) -> Iterator[list[BlockInput]]:
 def _prepared(
     src: BlockSource, lo: int, hi: int, pool: Executor | None, net: Network
 ) -> Iterator[PreparedBatch]:
-    """Prepared batches in chain order (blocks checked against ``net``'s proof-of-work limit);
-    with a pool, several are prepared ahead in parallel."""
+    """Prepared batches in chain order (blocks checked against ``net``'s proof-of-work limit).
+
+    With a pool, up to two batches per worker are prepared ahead while this thread links: in
+    worker processes (``--workers`` > 1), or in one thread (the walking, hashing and checking
+    kernels release the GIL, so they run beside the linking on a second core).
+    """
     if pool is None:
         for batch in _batches(src, lo, hi):
             yield prepare_batch(batch, net)
         return
-    ahead: deque[Future[PreparedBatch]] = deque()
+    remote = isinstance(pool, ProcessPoolExecutor)
+    ahead: deque[tuple[bytes, Future[PreparedBatch]]] = deque()
     limit = 2 * getattr(pool, "_max_workers", 2)
     for batch in _batches(src, lo, hi):
-        ahead.append(pool.submit(prepare_batch, batch, net))
+        if remote:
+            raw = b"".join(b.raw for b in batch)
+            ahead.append((raw, pool.submit(_prepare_remote, batch, net)))
+        else:
+            ahead.append((b"", pool.submit(prepare_batch, batch, net)))
         if len(ahead) >= limit:
-            yield ahead.popleft().result()
+            yield _with_raw(*ahead.popleft())
     while ahead:
-        yield ahead.popleft().result()
+        yield _with_raw(*ahead.popleft())
+
+
+def _prepare_remote(blocks: list[BlockInput], network: Network) -> PreparedBatch:
+    """:func:`prepare_batch` in a worker process, returned without the batch's bytes: the main
+    process has them (pickling them back cost as much as preparing the batch)."""
+    return dataclasses.replace(prepare_batch(blocks, network), raw=b"")
+
+
+def _with_raw(raw: bytes, prepared: Future[PreparedBatch]) -> PreparedBatch:
+    """A worker's batch with its bytes (the blocks' records joined, as prepare_batch does;
+    empty: the batch kept its own, prepared in a thread)."""
+    prep = prepared.result()
+    return dataclasses.replace(prep, raw=raw) if raw else prep
 
 
 def _ingest_partition(
@@ -417,24 +481,37 @@ def _ingest_partition(
     tables = data / "tables"
     writers = {t: PartWriter(tables / t / name, TABLES[t]) for t in STORED_TABLES if t != "spends"}
     spends: list[tuple[np.ndarray, ...]] = []
+    # Parquet encoding, zstd and the disk writes of batch k run in a thread (pyarrow and fsync
+    # release the GIL) while batch k + 1 is linked: at most one batch waits to be written.
+    io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chainsleuth-parts")
+    pending: Future[None] | None = None
     try:
         for prep in _prepared(src, lo, hi, pool, net):
             if marks is not None:
                 marks.dirty = True
             r = link_batch(prep, state, net)
-            for t, w in writers.items():
-                w.write(getattr(r, t))
+            if pending is not None:
+                pending.result()
+            pending = io.submit(_write_batch, writers, r)
             spends.append((r.spend_out_id, r.spend_tx_id, r.spend_vin, r.spend_height))
+        if pending is not None:
+            pending.result()
     except BaseException:
+        io.shutdown(wait=True)  # the writers are not closed under a running write
         for w in writers.values():
             w.abort()
         raise
+    io.shutdown(wait=True)
     counts = {t: w.close() for t, w in writers.items()}
     counts["spends"] = _write_spends(tables / "spends" / name, spends)
-    for t in STORED_TABLES:
-        manifest.files[f"tables/{t}/{name}"] = sha256_file(tables / t / name)
-    # sorted point-lookup indexes of the partition (store/lookup.py), immutable like its parts
-    manifest.files.update(build_partition_indexes(data, name))
+    # the parts' checksums in a thread (hashlib releases the GIL) while this one builds the
+    # partition's sorted point-lookup indexes (store/lookup.py), immutable like its parts
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="chainsleuth-sha256") as hasher:
+        digests = {t: hasher.submit(sha256_file, tables / t / name) for t in STORED_TABLES}
+        index_files = build_partition_indexes(data, name)
+        for t in STORED_TABLES:
+            manifest.files[f"tables/{t}/{name}"] = digests[t].result()
+    manifest.files.update(index_files)
     part = Partition(
         lo=lo,
         hi=lo + span - 1,
@@ -453,10 +530,46 @@ def _ingest_partition(
     return part
 
 
+def _write_batch(writers: dict[str, PartWriter], r: BatchResult) -> None:
+    """Append a batch's rows to the partition's parts, then start writing them to disk.
+
+    The writeback is started without waiting for it (``sync_file_range``, Linux), so the disk
+    writes the partition while the next batches are linked and the fsync when a part is closed
+    has little left to do. Elsewhere, nothing is started early.
+    """
+    for t, w in writers.items():
+        w.write(getattr(r, t))
+    if _sync_file_range is None:
+        return
+    for w in writers.values():
+        fd = os.open(w.tmp, os.O_RDONLY)
+        try:
+            _sync_file_range(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)
+        finally:
+            os.close(fd)
+
+
+def _libc_sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    """libc's ``sync_file_range`` (Linux), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return cast("Callable[[int, int, int, int], int]", fn)
+
+
+_SYNC_FILE_RANGE_WRITE = 2
+_sync_file_range = _libc_sync_file_range()
+
+
 def _write_spends(path: Path, chunks: list[tuple[np.ndarray, ...]]) -> int:
     """The partition's spends sorted by ``out_id`` (24 bytes per input while sorting)."""
     cols = [np.concatenate([c[k] for c in chunks]) if chunks else np.zeros(0) for k in range(4)]
-    order = np.argsort(cols[0], kind="stable")
+    order = np.argsort(cols[0])  # out_ids are unique (an output is spent once): any sort agrees
     tbl = pa.table(
         {
             "out_id": cols[0][order].astype(np.int64),

@@ -37,14 +37,17 @@ True
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 import shutil
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from chainsleuth.budget import TMP_DIR
 from chainsleuth.errors import DatasetError
 from chainsleuth.store.addrdict import AddressDictionary
 from chainsleuth.store.hashindex import UTXO_FORMAT, UtxoIndex
@@ -53,8 +56,10 @@ __all__ = [
     "STATE_DIR",
     "load_state",
     "new_address_index",
+    "new_utxo_index",
     "remove_unreferenced",
     "save_state",
+    "utxo_spill_dir",
     "utxo_state_current",
 ]
 
@@ -62,6 +67,25 @@ STATE_DIR = "state"
 
 if TYPE_CHECKING:
     from chainsleuth.ingest.batch import IndexState
+
+
+def utxo_spill_dir(data: Path) -> Path:
+    """Where the UTXO index's shards beyond its RAM share live: ``DATASET/_tmp/utxo`` (files
+    unlinked as soon as they are mapped: nothing is left there after a crash)."""
+    return data / TMP_DIR / "utxo"
+
+
+def new_utxo_index(data: Path, ram_bytes: int | None) -> UtxoIndex:
+    """An empty UTXO index holding at most ``ram_bytes`` of slots in RAM (None: no limit), the
+    shards beyond on file under :func:`utxo_spill_dir`.
+
+    >>> idx = new_utxo_index(tmp, 64 << 10)
+    >>> idx.spilled_nbytes > 0, idx.anon_nbytes <= 64 << 10
+    (True, True)
+    """
+    if ram_bytes is None:
+        return UtxoIndex()
+    return UtxoIndex(ram_bytes=ram_bytes, spill_dir=utxo_spill_dir(data))
 
 
 def new_address_index(
@@ -74,7 +98,44 @@ def new_address_index(
     directory = data / STATE_DIR / folder
     if directory.exists():
         shutil.rmtree(directory)
-    return AddressDictionary.create(directory, memory_bytes=memory_bytes)
+    with small_pages():
+        return AddressDictionary.create(directory, memory_bytes=memory_bytes)
+
+
+@contextmanager
+def small_pages() -> Iterator[None]:
+    """Allocate numpy arrays on 4 KiB pages inside the block (numpy asks for 2 MiB pages).
+
+    The address dictionary's hot table is sized once from the budget (gigabytes by default)
+    and filled sparsely: on huge pages the first key in each 2 MiB costs a 2 MiB zero fill,
+    so a chain of a few thousand addresses paid seconds and gigabytes of RSS for it.
+
+    >>> with small_pages():
+    ...     a = np.zeros(1 << 24)
+    >>> int(a.sum())
+    0
+    """
+    toggle = _hugepage_switch()
+    if toggle is None:  # a numpy without the switch: nothing to change
+        yield
+        return
+    before = toggle(False)
+    try:
+        yield
+    finally:
+        toggle(before)
+
+
+def _hugepage_switch() -> Any:
+    """numpy's private ``_set_madvise_hugepage`` (``numpy._core`` from 2.0, ``numpy.core``
+    before), or None."""
+    for name in ("numpy._core.multiarray", "numpy.core.multiarray"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        return getattr(module, "_set_madvise_hugepage", None)
+    return None
 
 
 def _write_arrays(path: Path, arrays: Iterable[np.ndarray]) -> str:
@@ -149,9 +210,14 @@ def save_state(
     return meta, files
 
 
-def load_state(data: Path, meta: dict[str, Any], memory_bytes: int) -> IndexState:
+def load_state(
+    data: Path, meta: dict[str, Any], memory_bytes: int, utxo_bytes: int | None = None
+) -> IndexState:
     """The state a manifest's ``state`` entry names (DatasetError if a file is missing or the
-    UTXO index is of another format: check :func:`utxo_state_current` first)."""
+    UTXO index is of another format: check :func:`utxo_state_current` first).
+
+    ``memory_bytes`` is the address dictionary's RAM share, ``utxo_bytes`` the UTXO index's
+    (None: all in RAM; else the shards beyond it are loaded on file, :func:`new_utxo_index`)."""
     from chainsleuth.ingest.batch import IndexState
 
     try:
@@ -162,11 +228,18 @@ def load_state(data: Path, meta: dict[str, Any], memory_bytes: int) -> IndexStat
             )
         n = int(u["count"])
         utxo = UtxoIndex.from_records(
-            _read_records(data / u["file"], n), n, shard_bits=int(u["shard_bits"])
+            _read_records(data / u["file"], n),
+            n,
+            shard_bits=int(u["shard_bits"]),
+            ram_bytes=utxo_bytes,
+            spill_dir=None if utxo_bytes is None else utxo_spill_dir(data),
         )
         if utxo.count != n:
             raise DatasetError(f"saved UTXO index {u['file']} holds duplicate entries")
-        addrs = AddressDictionary.open(data / ad["folder"], ad["state"], memory_bytes=memory_bytes)
+        with small_pages():
+            addrs = AddressDictionary.open(
+                data / ad["folder"], ad["state"], memory_bytes=memory_bytes
+            )
         addrs.remove_unreferenced(ad["state"])
         return IndexState(utxo, addrs, int(meta["next_tx_id"]), int(meta["next_out_id"]))
     except (KeyError, TypeError, ValueError) as exc:

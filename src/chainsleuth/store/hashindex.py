@@ -501,9 +501,11 @@ class UtxoIndex:
     Linear probing at load 0.9 costs ~5 probes per hit, ~40–50 per miss or insert (in
     consecutive 32-byte slots); ``bench/utxo.py`` measures them.
 
-    **Beyond a budget** (:meth:`spill_beyond`): shards past a given number of bytes live in
-    shared mappings of unlinked files, written back and evicted by the kernel under memory
-    pressure (slower, never out of memory); the slots and their bytes are the same.
+    **Beyond a budget** (``ram_bytes`` and ``spill_dir`` given to the constructor, or
+    :meth:`spill_beyond`): shards past ``ram_bytes`` of slots live in shared mappings of
+    unlinked files, written back and evicted by the kernel under memory pressure (slower, never
+    out of memory); the slots and their bytes are the same. :attr:`anon_nbytes` /
+    :attr:`peak_anon_nbytes` are the RAM-resident part, :attr:`spilled_nbytes` the rest.
 
     **Saved form** (:meth:`records`): the occupied slots shard by shard, each shard sorted by
     out_id, 32 bytes per entry: canonical for a given set of entries, whatever the shard sizes
@@ -518,21 +520,34 @@ class UtxoIndex:
     (True, 0)
     """
 
-    def __init__(self, expected: int = 0, *, shard_bits: int = SHARD_BITS) -> None:
+    def __init__(
+        self,
+        expected: int = 0,
+        *,
+        shard_bits: int = SHARD_BITS,
+        ram_bytes: int | None = None,
+        spill_dir: Path | str | None = None,
+    ) -> None:
         if not 0 <= shard_bits <= 16:
             raise ValueError(f"shard_bits must be in 0..16, got {shard_bits}")
         k = 1 << shard_bits
         per = expected / k
         cap = _shard_capacity(int(np.ceil(per + 4 * np.sqrt(per))))
         self.shard_bits = shard_bits
-        self._shards = [_slot_array(cap) for _ in range(k)]
+        self._spill_dir: Path | None = None
+        self._ram_bytes = -1  # no limit
+        n_anon = k
+        if ram_bytes is not None and spill_dir is not None:  # spilling from the start
+            self._spill_dir = Path(spill_dir)
+            self._ram_bytes = max(int(ram_bytes), 0)
+            n_anon = min(k, self._ram_bytes // (cap * SLOT_BYTES))
+        self._shards = [_slot_array(cap, None if s < n_anon else self._spill_dir) for s in range(k)]
         self._ptrs = np.array([a.ctypes.data for a in self._shards], dtype=np.int64)
         self._caps = np.full(k, cap, dtype=np.int64)
         self._counts = np.zeros(k, dtype=np.int64)
-        self._on_file = np.zeros(k, dtype=np.bool_)
-        self._spill_dir: Path | None = None
-        self._ram_bytes = -1  # no limit
+        self._on_file = np.arange(k) >= n_anon
         self._peak = self.nbytes
+        self._peak_anon = self._anon_bytes()
         self.grows = 0
 
     def spill_beyond(self, ram_bytes: int, spill_dir: Path | str) -> None:
@@ -567,6 +582,13 @@ class UtxoIndex:
         """Bytes of slots in anonymous memory (at most :meth:`spill_beyond`'s limit once set)."""
         return self._anon_bytes()
 
+    @property
+    def peak_anon_nbytes(self) -> int:
+        """The most bytes held in RAM so far: slots in anonymous memory (a growing shard's old
+        and new arrays both when they are anonymous) plus 24 bytes per shard, as
+        :attr:`nbytes` counts them; :attr:`peak_nbytes` counts the spilled shards too."""
+        return self._peak_anon + 3 * 8 * len(self._shards)
+
     def _anon_bytes(self) -> int:
         return int(self._caps[~self._on_file].sum()) * SLOT_BYTES
 
@@ -574,6 +596,8 @@ class UtxoIndex:
         """Rehash shard ``s`` into a new array of ``new_cap`` slots (anonymous or on file)."""
         new = _slot_array(new_cap, self._spill_dir if on_file else None)
         self._peak = max(self._peak, self.nbytes + new_cap * SLOT_BYTES)
+        if not on_file:
+            self._peak_anon = max(self._peak_anon, self._anon_bytes() + new_cap * SLOT_BYTES)
         _rehash(self._shards[s], new, self.shard_bits)
         self._shards[s] = new
         self._ptrs[s] = new.ctypes.data
@@ -750,10 +774,27 @@ class UtxoIndex:
 
     @classmethod
     def from_records(
-        cls, chunks: Iterable[np.ndarray], expected: int = 0, *, shard_bits: int = SHARD_BITS
+        cls,
+        chunks: Iterable[np.ndarray],
+        expected: int = 0,
+        *,
+        shard_bits: int = SHARD_BITS,
+        ram_bytes: int | None = None,
+        spill_dir: Path | str | None = None,
     ) -> UtxoIndex:
-        """An index holding the saved slots of ``chunks`` (pre-sized for ``expected``)."""
-        index = cls(expected, shard_bits=shard_bits)
+        """An index holding the saved slots of ``chunks`` (pre-sized for ``expected``).
+
+        With ``ram_bytes`` and ``spill_dir`` the index spills (as the constructor's) before
+        anything is loaded: the shards beyond the limit are filled on file, not in RAM first.
+
+        >>> src = UtxoIndex()
+        >>> src.insert(0x1111, 0x2222, 0, 5, 50_000, -1, 2)
+        True
+        >>> idx = UtxoIndex.from_records(src.records(), 50_000, ram_bytes=1 << 16, spill_dir=tmp)
+        >>> idx.get(0x1111, 0x2222, 0), idx.spilled_nbytes > 0, idx.anon_nbytes <= 1 << 16
+        ((5, 50000, -1, 2), True, True)
+        """
+        index = cls(expected, shard_bits=shard_bits, ram_bytes=ram_bytes, spill_dir=spill_dir)
         for rec in chunks:
             index.add_records(rec)
         return index
