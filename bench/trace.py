@@ -22,12 +22,26 @@ haircut), with the peak RSS of that process. ``--no-ram`` skips the baseline (a 
 for RAM); ``--level address`` needs no clustering run::
 
     .venv/bin/python bench/trace.py --data DATASET --graph [--level address] [--memory-limit 2G]
+
+``--format-vs SRC`` compares the on-disk graph's format with the one the chainsleuth package in
+``SRC`` (e.g. ``git archive HEAD src | tar -x -C /tmp/old``, then ``/tmp/old/src``) writes: each
+build runs ``--repeat`` times in fresh processes, alternating (baseline on
+``PYTHONPATH=SRC``), into ``DATASET/_tmp/bench-flowgraph/``; it prints bytes on disk per
+transaction, entry, node CSR entry, node and address, the build times (median), and then
+``--seeds`` traces (``--hops``, each policy and direction, clusters larger than
+``--max-cluster-size`` not expanded: an untagged chain has no exchange to stop at) on each
+folder: median time per trace and a digest of every result (edges, endpoints, dropped value),
+which must be equal::
+
+    .venv/bin/python bench/trace.py --data DATASET --format-vs /tmp/old/src [--level address]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import resource
 import shutil
 import statistics
@@ -166,6 +180,9 @@ def _trace_times(graph: FlowGraph, args: argparse.Namespace) -> dict[str, Any]:
 
 def _child(args: argparse.Namespace) -> None:
     """One measurement in this fresh process; prints one JSON line."""
+    if args.child.startswith("fmt-"):
+        print(json.dumps(_format_child(args)))
+        return
     ds = Dataset.open(args.data)
     run = None if args.level == "address" else "default"
     out: dict[str, Any] = {}
@@ -195,6 +212,127 @@ def _child(args: argparse.Namespace) -> None:
     print(json.dumps(out))
 
 
+# file of a graph folder (either format) → what it is stored per
+FILE_GROUP = {
+    **dict.fromkeys(["tx_id", "tx_height", "tx_time", "is_coinbase", "tx_in_start",
+                     "tx_out_start", "tx_in_total", "tx_out_total"], "tx"),
+    **dict.fromkeys(["in_node", "in_value", "in_off", "in_cum", "in_tx", "out_node",
+                     "out_value", "out_off", "out_cum", "out_tx"], "entry"),
+    **dict.fromkeys(["node_recv", "node_spend", "recv_ckpt", "spend_ckpt"], "csr"),
+    **dict.fromkeys(["node_size", "node_recv_start", "node_spend_start", "node_total_in",
+                     "node_total_out"], "node"),
+    "node_of_addr": "addr",
+}  # fmt: skip
+
+
+def _format_child(args: argparse.Namespace) -> dict[str, Any]:
+    """Build (``fmt-build``) or trace on (``fmt-trace``) the folder ``args.out``."""
+    from chainsleuth.trace.diskgraph import open_graph_folder
+
+    ds = Dataset.open(args.data)
+    run = None if args.level == "address" else "default"
+    folder = Path(args.out)
+    out: dict[str, Any] = {}
+    if args.child == "fmt-build":
+        shutil.rmtree(folder, ignore_errors=True)
+        budget = MemoryBudget.from_option(args.memory_limit)
+        t0 = time.perf_counter()
+        meta = build_graph_folder(ds, folder, level=args.level, run=run, budget=budget)
+        out["seconds"] = time.perf_counter() - t0
+        out["peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        out["phases"] = meta["build"]["phases"]
+        lengths = meta["lengths"]
+        count = {"tx": meta["n_tx"], "entry": meta["n_in"] + meta["n_out"],
+                 "csr": lengths["node_recv"] + lengths["node_spend"], "node": meta["n_node"],
+                 "addr": lengths["node_of_addr"]}  # fmt: skip
+        group: dict[str, int] = defaultdict(int)
+        for f in folder.glob("*.npy"):
+            group[FILE_GROUP[f.stem]] += f.stat().st_size
+        out["bytes"] = sum(f.stat().st_size for f in folder.iterdir())
+        out["per_item"] = {k: group[k] / max(count[k], 1) for k in count}
+        out["counts"] = count
+        return out
+    graph = open_graph_folder(folder)
+    deg = np.diff(np.asarray(graph.node_recv_start))
+    spends = np.diff(np.asarray(graph.node_spend_start))
+    rng = np.random.default_rng(7)
+    cands = np.flatnonzero((deg >= 2) & (spends >= 2))
+    seeds = rng.choice(cands, min(args.seeds, len(cands)), replace=False).tolist()
+    for policy in ("haircut", "fifo", "poison"):
+        for direction in ("back", "forward"):
+            trace(graph, [Seed(seeds[0])], direction=direction, policy=policy, hops=1)
+            digest = hashlib.sha256()
+            secs = []
+            for s in seeds:
+                t = time.perf_counter()
+                r = trace(graph, [Seed(int(s))], direction=direction, hops=args.hops,
+                          policy=policy, min_value=args.min_value,
+                          max_cluster_size=args.max_cluster_size)  # fmt: skip
+                secs.append(time.perf_counter() - t)
+                digest.update(repr((r.edges(), r.endpoints(), r.dropped())).encode())
+            out[f"{policy} {direction}"] = {
+                "median_ms": statistics.median(secs) * 1000,
+                "total_s": sum(secs),
+                "digest": digest.hexdigest()[:16],
+            }
+    return out
+
+
+def format_bench(args: argparse.Namespace) -> None:
+    """This package's graph format against the one the package in ``--format-vs`` writes."""
+    root = Path(args.data) / "_tmp" / "bench-flowgraph"
+    folders = {"baseline": root / f"baseline-{args.level}", "new": root / f"new-{args.level}"}
+    env = {"baseline": {**os.environ, "PYTHONPATH": str(Path(args.format_vs).resolve())},
+           "new": dict(os.environ)}  # fmt: skip
+
+    def spawn(kind: str, mode: str) -> dict[str, Any]:
+        cmd = [sys.executable, __file__, "--data", str(args.data), "--child", mode,
+               "--out", str(folders[kind]), "--level", args.level, "--hops", str(args.hops),
+               "--seeds", str(args.seeds), "--min-value", str(args.min_value),
+               "--max-cluster-size", str(args.max_cluster_size)]  # fmt: skip
+        if args.memory_limit:
+            cmd += ["--memory-limit", args.memory_limit]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env[kind])
+        if done.returncode != 0:
+            raise SystemExit(f"{kind} {mode} failed:\n{done.stderr[-3000:]}")
+        result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        return result
+
+    builds: dict[str, list[dict[str, Any]]] = {"baseline": [], "new": []}
+    for _ in range(args.repeat):
+        for kind in builds:
+            builds[kind].append(spawn(kind, "fmt-build"))
+    last = {k: v[-1] for k, v in builds.items()}
+    print(f"dataset {args.data}, level {args.level}: " + ", ".join(
+        f"{v:,} {k}" for k, v in last["new"]["counts"].items()))  # fmt: skip
+    print("| | baseline | new | new/baseline |\n|---|---|---|---|")
+    mib = 1 << 20
+    b, n = last["baseline"], last["new"]
+    print(f"| on disk | {b['bytes'] / mib:,.1f} MiB | {n['bytes'] / mib:,.1f} MiB | "
+          f"{n['bytes'] / b['bytes']:.2f} |")  # fmt: skip
+    for k in ("tx", "entry", "csr", "node", "addr"):
+        x, y = b["per_item"][k], n["per_item"][k]
+        print(f"| B per {k} | {x:.2f} | {y:.2f} | {y / x if x else 0:.2f} |")
+    med = {k: statistics.median(r["seconds"] for r in v) for k, v in builds.items()}
+    print(f"| build, median of {args.repeat} | {med['baseline']:.2f} s | {med['new']:.2f} s | "
+          f"{med['new'] / med['baseline']:.2f} |")  # fmt: skip
+    rss = {k: max(r["peak_rss"] for r in v) / mib for k, v in builds.items()}
+    print(f"| build peak RSS | {rss['baseline']:,.0f} MiB | {rss['new']:,.0f} MiB | "
+          f"{rss['new'] / rss['baseline']:.2f} |")  # fmt: skip
+    for k in ("baseline", "new"):
+        print(f"{k} phases (last build): " + ", ".join(
+            f"{p} {s:.2f} s" for p, s in last[k]["phases"].items()))  # fmt: skip
+    traces = {k: spawn(k, "fmt-trace") for k in ("baseline", "new")}
+    same = True
+    for key, old in traces["baseline"].items():
+        new = traces["new"][key]
+        same &= old["digest"] == new["digest"]
+        print(f"| {args.seeds} traces {key}, median per trace | {old['median_ms']:.2f} ms | "
+              f"{new['median_ms']:.2f} ms | {new['median_ms'] / old['median_ms']:.2f} |"
+              f" digests {'equal' if old['digest'] == new['digest'] else 'DIFFER'}")  # fmt: skip
+    print(f"every trace result identical: {same}")
+
+
 def _spawn(args: argparse.Namespace, mode: str) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--data", str(args.data), "--child", mode,
            "--level", args.level, "--hops", str(args.hops), "--repeat", str(args.repeat),
@@ -222,7 +360,7 @@ def graph_bench(args: argparse.Namespace) -> None:
     print(
         f"on-disk build: {disk['seconds']:.2f} s, peak RSS {disk['peak_rss'] / mib:,.0f} MiB, "
         f"{disk['disk_bytes'] / mib:,.0f} MiB on disk; {b['windows']} windows, "
-        f"{b['buckets']} node ranges, running totals {b['running_totals']}; phases "
+        f"{b['buckets']} node ranges; phases "
         + ", ".join(f"{k} {v:.2f} s" for k, v in b["phases"].items())
     )
     if not args.no_ram:
@@ -262,10 +400,17 @@ def main() -> None:
     parser.add_argument("--level", default="cluster", choices=["cluster", "address"])
     parser.add_argument("--memory-limit", help="budget of the on-disk build")
     parser.add_argument("--no-ram", action="store_true", help="skip the in-RAM baseline")
-    parser.add_argument("--child", choices=["ram", "disk", "trace"], help=argparse.SUPPRESS)
+    parser.add_argument("--format-vs", help="src folder of the baseline package (format bench)")
+    parser.add_argument("--max-cluster-size", type=int, default=1000, help="format bench")
+    parser.add_argument("--child", choices=["ram", "disk", "trace", "fmt-build", "fmt-trace"],
+                        help=argparse.SUPPRESS)  # fmt: skip
+    parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         _child(args)
+        return
+    if args.format_vs:
+        format_bench(args)
         return
     if args.graph:
         graph_bench(args)

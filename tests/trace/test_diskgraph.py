@@ -1,7 +1,7 @@
 """The on-disk flow graph: every array equal to the in-RAM reference (``FlowGraph.from_view``
 over the whole chain view) at both levels, with tiny windows and budgets (many node ranges,
-split ranges, spilled running totals) and with the defaults; traces identical on both graphs;
-reuse, rebuild and interrupted builds."""
+split ranges, checkpoints across chunk boundaries) and with the defaults; traces identical on
+both graphs; reuse, rebuild and interrupted builds."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from chainsleuth.interrupt import Interrupted
 from chainsleuth.store.chainview import load_chain_view
 from chainsleuth.store.dataset import Dataset
 from chainsleuth.trace import diskgraph
+from chainsleuth.trace.checkpoints import checkpoints, n_checkpoints
 from chainsleuth.trace.diskgraph import (
     DiskFlowGraph,
     build_graph_folder,
@@ -66,11 +67,11 @@ def assert_same_graph(disk: FlowGraph, ref: FlowGraph) -> None:
     assert np.array_equal(disk.out_tx(), ref.out_tx())
 
 
-# budget bytes, window rows, running totals, at least this many node ranges
+# budget bytes, window rows, at least this many node ranges
 CONFIGS = {
-    "default": (None, None, "accumulated", 1),
-    "tiny": (32 << 10, 500, "spilled", 20),
-    "small": (300 << 10, 3000, "accumulated", 3),
+    "default": (None, None, 1),
+    "tiny": (32 << 10, 500, 20),
+    "small": (300 << 10, 3000, 3),
 }
 
 
@@ -79,7 +80,7 @@ CONFIGS = {
 def test_disk_graph_equals_in_ram(
     dataset: Path, reference: dict[str, FlowGraph], tmp_path: Path, level: str, config: str
 ) -> None:
-    size, rows, totals, min_buckets = CONFIGS[config]
+    size, rows, min_buckets = CONFIGS[config]
     budget = None if size is None else MemoryBudget(size, "option")
     with Dataset.open(dataset) as ds:
         run = "default" if level == "cluster" else None
@@ -88,7 +89,6 @@ def test_disk_graph_equals_in_ram(
         )
         graph = open_graph_folder(tmp_path / "g")
     build = meta["build"]
-    assert build["running_totals"] == totals
     assert build["buckets"] >= min_buckets
     if config == "tiny":
         assert build["windows"] > 20 and build["bucket_splits"] > 0
@@ -135,9 +135,10 @@ def test_kernels_read_memmaps(disk: DiskFlowGraph, policy: int) -> None:
     lo = np.zeros(len(seeds))
     back = (
         policy, seeds, tx, value, lo, 0, disk.n_tx - 1, 1000.0, disk.is_coinbase,
-        disk.tx_in_start, disk.tx_in_total, disk.in_node, disk.in_value, disk.in_off,
-        disk.in_cum, disk.out_value, disk.out_off, disk.out_cum, disk.node_recv_start,
-        disk.node_recv, disk.out_tx(), 1 << 16,
+        disk.tx_in_start, disk.tx_in_total, disk.in_node, disk.in_value,
+        disk.node_spend_start, disk.node_spend, disk.spend_ckpt, disk.tx_out_start,
+        disk.out_value, disk.node_recv_start, disk.node_recv, disk.recv_ckpt,
+        disk.out_tx(), 1 << 16,
     )  # fmt: skip
     fast, slow = hop_back(*back), hop_back.py_func(*back)
     assert fast[11] == slow[11] > 0
@@ -145,8 +146,9 @@ def test_kernels_read_memmaps(disk: DiskFlowGraph, policy: int) -> None:
     fwd = (
         policy, seeds, tx * 0 - 1, value, lo, 0, disk.n_tx - 1, 1000.0, disk.node_total_out,
         disk.tx_out_start, disk.tx_in_total, disk.tx_out_total, disk.out_node, disk.out_value,
-        disk.out_off, disk.out_cum, disk.in_value, disk.in_off, disk.in_cum,
-        disk.node_spend_start, disk.node_spend, disk.in_tx(), 1 << 16,
+        disk.node_recv_start, disk.node_recv, disk.recv_ckpt, disk.tx_in_start,
+        disk.in_value, disk.node_spend_start, disk.node_spend, disk.spend_ckpt,
+        disk.in_tx(), 1 << 16,
     )  # fmt: skip
     fast, slow = hop_forward(*fwd), hop_forward.py_func(*fwd)
     assert fast[11] == slow[11] > 0
@@ -159,7 +161,7 @@ def test_graph_is_persisted_and_reused(
         folder = graph_folder(ds, "cluster", "default")
     assert folder == run_dir_of(dataset) / "flowgraph" == disk.folder
     meta = json.loads((folder / "meta.json").read_text())
-    assert (meta["run"], meta["tip_height"], meta["version"]) == ("default", 473, 1)
+    assert (meta["run"], meta["tip_height"], meta["version"]) == ("default", 473, 2)
     assert meta["lengths"]["in_node"] == len(disk.in_node)
     stamp = (folder / "in_node.npy").stat().st_mtime_ns
     calls: list[str] = []
@@ -175,7 +177,7 @@ def test_graph_is_persisted_and_reused(
         in_ram = build_flow_graph(ds, view=load_chain_view(ds))
     assert calls == ["build"]  # the address level, once
     assert (folder / "in_node.npy").stat().st_mtime_ns == stamp
-    assert np.array_equal(again.in_cum, disk.in_cum)
+    assert np.array_equal(again.spend_ckpt, disk.spend_ckpt)
     assert address.folder == dataset / "derived" / "flowgraph" / "address"
     assert address_again.meta["created"] == address.meta["created"]
     assert type(in_ram) is FlowGraph
@@ -270,14 +272,9 @@ def test_node_csr_with_skewed_ranges(tmp_path: Path) -> None:
         for lo in range(0, n, 256):  # arrival in chain order, in batches
             sl = slice(lo, lo + 256)
             buckets.add(node[sl], entry=np.arange(n)[sl], value=value[sl])
-        cum = np.full(n, -1, dtype=np.int64)
-
-        def sink(entry: np.ndarray, c: np.ndarray, cum: np.ndarray = cum) -> None:
-            cum[entry] = c
-
-        names = {"s": n_node + 1, "e": n, "t": n_node}
+        names = {"s": n_node + 1, "e": n, "t": n_node, "c": n_checkpoints(n)}
         writers = {k: NpyWriter(folder / f"{k}.npy", np.int64, m) for k, m in names.items()}
-        csr = NodeCsr(writers["s"], writers["e"], writers["t"], sink)
+        csr = NodeCsr(writers["s"], writers["e"], writers["t"], writers["c"])
         for _lo, hi, chunks in buckets.ranges(cap):
             for nd, rec in chunks:
                 assert len(nd) <= cap
@@ -289,8 +286,13 @@ def test_node_csr_with_skewed_ranges(tmp_path: Path) -> None:
         assert np.load(folder / "s.npy").tolist() == expect_start.tolist()
         assert np.load(folder / "e.npy").tolist() == order.tolist()
         assert np.load(folder / "t.npy").tolist() == expect_total.tolist()
-        for k in (17, 3):
-            mine = np.flatnonzero(node == k)
-            assert cum[mine].tolist() == (np.cumsum(value[mine]) - value[mine]).tolist()
+        ckpt = np.load(folder / "c.npy")
+        assert ckpt.tolist() == checkpoints(expect_start, order, value).tolist()
+        # node 17's checkpoints: its running totals at every CUM_STEP-th of its entries
+        mine = np.flatnonzero(node == 17)
+        s = int(expect_start[17])
+        cum = np.cumsum(value[mine]) - value[mine]
+        steps = np.arange(16, len(mine), 16)
+        assert ckpt[s // 16 + steps // 16 - 1].tolist() == cum[steps].tolist()
         assert (cap > n) or buckets.splits > 0
         assert not list(folder.glob("*.bin"))

@@ -80,15 +80,17 @@ def _hop_args(graph: FlowGraph, back: bool, policy: int, seeds: np.ndarray) -> t
     if back:
         return (
             policy, seeds, tx, value, lo, 0, graph.n_tx - 1, 1000.0, graph.is_coinbase,
-            graph.tx_in_start, graph.tx_in_total, graph.in_node, graph.in_value, graph.in_off,
-            graph.in_cum, graph.out_value, graph.out_off, graph.out_cum, graph.node_recv_start,
-            graph.node_recv, graph.out_tx(), 1 << 16,
+            graph.tx_in_start, graph.tx_in_total, graph.in_node, graph.in_value,
+            graph.node_spend_start, graph.node_spend, graph.spend_ckpt, graph.tx_out_start,
+            graph.out_value, graph.node_recv_start, graph.node_recv, graph.recv_ckpt,
+            graph.out_tx(), 1 << 16,
         )  # fmt: skip
     return (
         policy, seeds, tx, value, lo, 0, graph.n_tx - 1, 1000.0, graph.node_total_out,
         graph.tx_out_start, graph.tx_in_total, graph.tx_out_total, graph.out_node,
-        graph.out_value, graph.out_off, graph.out_cum, graph.in_value, graph.in_off, graph.in_cum,
-        graph.node_spend_start, graph.node_spend, graph.in_tx(), 1 << 16,
+        graph.out_value, graph.node_recv_start, graph.node_recv, graph.recv_ckpt,
+        graph.tx_in_start, graph.in_value, graph.node_spend_start, graph.node_spend,
+        graph.spend_ckpt, graph.in_tx(), 1 << 16,
     )  # fmt: skip
 
 
@@ -126,6 +128,7 @@ def test_fifo_matches_utxo_when_address_spends_once(case_dataset: Path) -> None:
     counts_in = np.diff(g.node_recv_start)
     counts_out = np.diff(g.node_spend_start)
     once = np.flatnonzero((counts_in == 1) & (counts_out == 1))
+    out_off, in_off = g.out_off(), g.in_off()
     checked = 0
     for node in once[:200].tolist():
         [o] = g.receipts_of(node).tolist()
@@ -133,10 +136,10 @@ def test_fifo_matches_utxo_when_address_spends_once(case_dataset: Path) -> None:
         if g.is_coinbase[t]:
             continue
         r = trace(g, [Seed(node)], hops=1, policy="fifo", min_value=0, stop_categories=())
-        lo, hi = g.out_off[o], g.out_off[o] + g.out_value[o]
+        lo, hi = out_off[o], out_off[o] + g.out_value[o]
         expect: dict[int, float] = {}
         for i in range(g.tx_in_start[t], g.tx_in_start[t + 1]):
-            x, y = max(lo, g.in_off[i]), min(hi, g.in_off[i] + g.in_value[i])
+            x, y = max(lo, in_off[i]), min(hi, in_off[i] + g.in_value[i])
             if y > x:
                 expect[int(g.in_node[i])] = expect.get(int(g.in_node[i]), 0.0) + float(y - x)
         got = {n: v for n, k, v in r.endpoint_totals() if k == "hop-limit"}

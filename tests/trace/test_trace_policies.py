@@ -72,7 +72,7 @@ def test_graph_columns(small_graph: FlowGraph) -> None:
     # A's queue: receipts at 0 (tx2), 40 (tx3), 60 (tx4); spends at 0 (tx4), 40, 49 (tx5)
     assert g.out_cum[g.receipts_of(A)].tolist() == [0, 40, 60]
     assert g.in_cum[g.spends_of(A)].tolist() == [0, 40, 49]
-    assert g.in_off[g.tx_in_start[5] : g.tx_in_start[6]].tolist() == [0, 9]
+    assert g.in_off()[g.tx_in_start[5] : g.tx_in_start[6]].tolist() == [0, 9]
 
 
 def test_back_haircut(small_graph: FlowGraph, small_labels: NodeLabels) -> None:

@@ -169,7 +169,7 @@ class _Names:
 
     def vout(self, out: int) -> int:
         g = self.graph
-        tx = int(np.searchsorted(g.tx_out_start, out, side="right") - 1)
+        tx = int(np.searchsorted(g.tx_out_start, g.tx_out_start.dtype.type(out), "right") - 1)
         return out - int(g.tx_out_start[tx])
 
 
@@ -226,7 +226,7 @@ def _request_rows(inv: Investigation, names: _Names) -> list[dict[str, Any]]:
         category[p.funding.entity] = p.funding.category or ""
     rows = []
     for (entity, out), pays in sorted(withdrawals.items()):
-        tx = int(np.searchsorted(g.tx_out_start, out, side="right") - 1)
+        tx = int(np.searchsorted(g.tx_out_start, g.tx_out_start.dtype.type(out), "right") - 1)
         rows.append(
             {
                 "entity": entity,

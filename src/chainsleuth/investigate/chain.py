@@ -76,7 +76,9 @@ def entry_tx(start: I64, entries: I64) -> I64:
     >>> entry_tx(np.array([0, 1, 3, 3, 4]), np.array([0, 1, 2, 3])).tolist()
     [0, 1, 1, 3]
     """
-    pos = np.searchsorted(start, np.asarray(entries, dtype=np.int64), side="right") - 1
+    # the keys in start's own dtype (int32 or int64): else NumPy casts (reads) all of start
+    keys = np.asarray(entries, dtype=np.int64).astype(start.dtype)
+    pos = np.searchsorted(start, keys, side="right") - 1
     return np.asarray(pos, dtype=np.int64)
 
 

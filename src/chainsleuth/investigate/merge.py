@@ -9,22 +9,24 @@ chain view and the merged address → node mapping, made here from the cluster g
 Only what the merge changes is written, in chunks of ``CHUNK`` items, to ``.npy`` files in
 ``folder`` and opened as read-only memmaps; the other arrays are the cluster graph's own:
 
-- ``in_node``/``out_node`` (members → ``service``) and ``in_cum``/``out_cum`` (the pool's
-  running totals on its entries): 8 B per input and output entry each;
+- ``in_node``/``out_node`` (members → ``service``): 8 B per input and output entry each;
 - ``node_recv``/``node_spend`` with their starts (the members' entries merged, in chain order,
-  under ``service``; the other members empty): 8 B per entry with a node and per node;
+  under ``service``; the other members empty): 8 B per entry with a node and per node, and
+  their running-total checkpoints ``recv_ckpt``/``spend_ckpt`` (the other nodes' moved with
+  their entries, the pool's new: :func:`~chainsleuth.trace.checkpoints.move_checkpoints`),
+  0.5 B per entry with a node;
 - ``node_size``, ``node_total_in``/``node_total_out``: 8 B per node each.
 
 ``node_of_addr`` stays the cluster graph's (the trace reads node ids, not addresses). RAM: a
 chunk (``CHUNK`` × 8 B, a few copies) plus the pool's entries (16 B each: entry and running
-total). Disk: about 24 B per entry and 40 B per node, removed with ``folder``.
+total). Disk: about 17 B per entry and 40 B per node, removed with ``folder``.
 
 >>> from chainsleuth.trace.flowgraph import FlowGraph, _tiny_view
 >>> g = FlowGraph.from_view(_tiny_view())
 >>> m = merge_nodes(g, [0, 2], 0, tmp)
 >>> m.out_node.tolist(), m.receipts_of(0).tolist(), m.spends_of(2).tolist()
 ([0, 1, 0], [0, 2], [])
->>> m.out_cum.tolist(), m.node_total_in.tolist()
+>>> m.out_cum.tolist(), m.node_total_in.tolist()  # out_cum: derived from the merged CSR
 ([0, 0, 50], [69, 30, 0])
 """
 
@@ -39,6 +41,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from chainsleuth.investigate.chain import node_entries
+from chainsleuth.trace.checkpoints import move_checkpoints
 from chainsleuth.trace.flowgraph import FlowGraph
 
 __all__ = ["CHUNK", "merge_nodes"]
@@ -139,6 +142,12 @@ def merge_nodes(graph: FlowGraph, members: Iterable[int], service: int, folder: 
         folder, "node_spend", graph.node_spend_start, graph.node_spend, mem, service, spend
     )
 
+    def ckpt(kind: str, old_start: I64, new_start: I64, pool_cum: I64) -> I64:
+        old = getattr(graph, f"{kind}_ckpt")
+        out = _writer(folder, f"{kind}_ckpt", len(old))
+        move_checkpoints(out, old_start, old, new_start, mem, {service: pool_cum}, CHUNK)
+        return _reopen(folder, f"{kind}_ckpt", out)
+
     def per_node(name: str, src: I64) -> I64:
         vals = np.where(mem == service, int(np.asarray(src[mem]).sum()), 0).astype(np.int64)
         return _patched(folder, name, src, mem, vals)
@@ -146,8 +155,8 @@ def merge_nodes(graph: FlowGraph, members: Iterable[int], service: int, folder: 
     changed: dict[str, Any] = {
         "in_node": _remap(folder, "in_node", graph.in_node, mem, service),
         "out_node": _remap(folder, "out_node", graph.out_node, mem, service),
-        "in_cum": _patched(folder, "in_cum", graph.in_cum, spend, spend_cum),
-        "out_cum": _patched(folder, "out_cum", graph.out_cum, recv, recv_cum),
+        "recv_ckpt": ckpt("recv", graph.node_recv_start, recv_start, recv_cum),
+        "spend_ckpt": ckpt("spend", graph.node_spend_start, spend_start, spend_cum),
         "node_recv_start": recv_start,
         "node_recv": node_recv,
         "node_spend_start": spend_start,

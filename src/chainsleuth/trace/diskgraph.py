@@ -14,44 +14,56 @@ reaches. Where the graph lives:
 The folder holds one ``<array>.npy`` per array of :class:`FlowGraph` plus ``in_tx.npy`` and
 ``out_tx.npy`` (the transaction of every entry, which :meth:`DiskFlowGraph.in_tx` returns
 instead of computing it), and ``meta.json`` (format version, level, run, the dataset tip,
-array lengths, build figures). Bytes per item on disk:
+array lengths, the id columns' dtypes, the checkpoint step, build figures).
+
+Id columns (node ids, transaction positions and ids, entry indices, node sizes) are int32
+when their count is below 2**31, else int64, chosen per column at build time
+(:func:`~chainsleuth.trace.flowgraph.column_dtypes`) and recorded in ``meta.json``; satoshi
+columns are int64. An entry's offset in its transaction and its node's running total before it
+(which FIFO needs) are not stored: they are summed from the transaction's entries and from the
+node's CSR with a checkpoint every ``CUM_STEP`` (16) entries (:mod:`chainsleuth.trace.kernels`,
+:mod:`chainsleuth.trace.checkpoints`). Bytes per item on disk, int32 ids (int64 ids):
 
 ========================  =====================================================
-per transaction           53 B (tx_id, tx_time, in/out start and total 8 B each,
-                          tx_height 4 B, is_coinbase 1 B)
-per input / output entry  40 B (node, value, off, cum, tx) + 8 B in
-                          ``node_spend`` / ``node_recv`` when it has a node
-per node                  40 B (node_size, node_total_in/out, both CSR starts)
-per address               8 B (node_of_addr)
+per transaction           41 B (53 B): tx_id 4 (8), tx_time 8, in/out start
+                          4 (8) each, in/out total 8 each, tx_height 4,
+                          is_coinbase 1
+per input / output entry  16 B (24 B): node 4 (8), value 8, tx 4 (8); + 4 B
+                          (8 B) in ``node_spend`` / ``node_recv`` and 0.5 B of
+                          checkpoints when it has a node
+per node                  28 B (40 B): node_size 4 (8), node_total_in/out 8
+                          each, both CSR starts 4 (8)
+per address               4 B (8 B): node_of_addr
 ========================  =====================================================
+
+Format 1 (before) stored 53 B per transaction, 40 B per entry (node, value, offset, running
+total, tx; all int64) + 8 B in the node CSR, 40 B per node, 8 B per address; a folder of an
+older format is rebuilt on use, like one made at another tip.
 
 **Build** (:func:`build_graph_folder`), in a staging folder under ``DATASET/_tmp/`` renamed
 into place only when complete (an interrupted build leaves nothing; a killed one's staging is
 removed by the next build):
 
 1. ``node_of_addr`` streamed from the run's ``address_cluster.parquet`` (identity at address
-   level, and for addresses newer than the run), ``node_size`` counted per node range;
+   level, and for addresses newer than the run), ``node_size`` counted per node range; the
+   id dtypes are chosen first (the largest cluster id from the file's statistics);
 2. one pass over the chain in windows (:func:`chainsleuth.store.windows.iter_windows`): the
    per-transaction and per-entry arrays are appended in chain order, and every entry with a
    node is spilled as a 24 B record (node, entry, value) into the file of its node range
-   (:class:`~chainsleuth.trace.extsort.NodeBuckets`). ``in_cum``/``out_cum`` (the node's total
-   before the entry) come from two int64 accumulators per node (16 B/node) when they fit half
-   the budget;
+   (:class:`~chainsleuth.trace.extsort.NodeBuckets`);
 3. node range by node range, the records are sorted by node in RAM (stable, so chain order
    within a node; a range holding too many records is split again) and appended to
-   ``node_recv``/``node_spend`` with their CSR starts and node totals
-   (:class:`~chainsleuth.trace.extsort.NodeCsr`);
-4. without the accumulators, step 3 also yields every entry's running total, spilled as
-   16 B (entry, cum) records by entry range and written out in entry order.
+   ``node_recv``/``node_spend`` with their CSR starts, node totals and running-total
+   checkpoints (:class:`~chainsleuth.trace.extsort.NodeCsr`).
+
+Every narrowing write checks that the values fit (an error, never a wrapped id).
 
 RAM, by phase (the budget's shares are the ``*_SHARE`` constants): the chain pass holds one
 window (``WINDOW_BYTES_PER_ROW`` = 320 B per transaction, input and output; 30 % of the
-budget) and the accumulators when used (16 B/node; used when they fit 50 %); step 3 holds at
-most ``sort_cap`` records (``SORT_BYTES_PER_RECORD`` = 128 B each; 50 %) and 32 B per node of
-the range being written (30 %); step 4 holds 8 B per entry of one range (50 %). Not counted:
-the interpreter and libraries (~230 MiB) and what pyarrow's allocator keeps after reading
-windows (~100–270 MiB measured). Disk while building: the graph, plus 24 B per entry of spill
-(and 16 B per entry without the accumulators).
+budget); step 3 holds at most ``sort_cap`` records (``SORT_BYTES_PER_RECORD`` = 128 B each;
+50 %) and 32 B per node of the range being written (30 %). Not counted: the interpreter and
+libraries (~230 MiB) and what pyarrow's allocator keeps after reading windows (~100–270 MiB
+measured). Disk while building: the graph, plus 24 B per entry of spill.
 
 >>> g = disk_flow_graph(ds, level="cluster")  # ds: the regtest chain, clustered
 >>> (g.level, g.run, g.n_tx, type(g.in_node).__name__, g.in_node.flags.writeable)
@@ -86,8 +98,10 @@ from chainsleuth.budget import TMP_DIR, MemoryBudget, peak_rss_bytes
 from chainsleuth.errors import DatasetError
 from chainsleuth.store.parts import part_name
 from chainsleuth.store.windows import TxWindow, iter_windows
-from chainsleuth.trace.extsort import EntryReturn, NodeBuckets, NodeCsr, NpyWriter, group_cum
-from chainsleuth.trace.flowgraph import FlowGraph
+from chainsleuth.trace.checkpoints import n_checkpoints
+from chainsleuth.trace.extsort import NodeBuckets, NodeCsr, NpyWriter
+from chainsleuth.trace.flowgraph import FlowGraph, column_dtypes
+from chainsleuth.trace.kernels import CUM_STEP
 
 if TYPE_CHECKING:
     from chainsleuth.store.dataset import Dataset
@@ -107,57 +121,53 @@ __all__ = [
 I64 = NDArray[np.int64]
 
 FORMAT = "chainsleuth-flowgraph"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: id columns int32 where they fit (``meta.json`` ``dtypes``); no per-entry ``in_off``/
+``out_off``/``in_cum``/``out_cum``, running-total checkpoints ``recv_ckpt``/``spend_ckpt``
+instead. A folder of another version is rebuilt on use, like one made at another tip."""
 META = "meta.json"
 
 WINDOW_BYTES_PER_ROW = 320
 """RAM per transaction, input and output of a window: the view (45 B) and the arrays built
-from it (nodes, values, offsets, running totals, spill records, sorting permutations)"""
-ACC_BYTES_PER_NODE = 16
-"""the two running-total accumulators (received, spent), int64 each"""
+from it (nodes, values, spill records, sorting permutations)"""
 SORT_BYTES_PER_RECORD = 128
 """a spilled record (24 B), its sorted copy, the permutation, the running sums and the
-(entry, cum) pairs spilled from them (measured: 124 B at 3.3 M records)"""
+checkpoints taken from them (measured: 124 B at 3.3 M records with per-entry totals)"""
 CSR_BYTES_PER_NODE = 32
 """per node of the range being written: start offsets, totals and their temporaries"""
-RETURN_BYTES_PER_ENTRY = 8
-"""the dense slice of running totals the spilled (entry, cum) pairs are scattered into (read
-1 M pairs at a time)"""
 WINDOW_SHARE = 0.3
-ACC_SHARE = 0.5
 SORT_SHARE = 0.5
 CSR_SHARE = 0.3
-RETURN_SHARE = 0.5
 
-# array name → (dtype, length: tx, tx+1, in, out, node, node+1, addr, recv, spend)
+# array name → (dtype, length: tx, tx+1, in, out, node, node+1, addr, recv, spend); dtype
+# "id": int32 or int64, chosen at build time (flowgraph.column_dtypes) and kept in meta.json
 ARRAYS: dict[str, tuple[str, str]] = {
-    "node_of_addr": ("<i8", "addr"),
-    "node_size": ("<i8", "node"),
-    "tx_id": ("<i8", "tx"),
+    "node_of_addr": ("id", "addr"),
+    "node_size": ("id", "node"),
+    "tx_id": ("id", "tx"),
     "tx_height": ("<i4", "tx"),
     "tx_time": ("<i8", "tx"),
     "is_coinbase": ("|b1", "tx"),
-    "tx_in_start": ("<i8", "tx+1"),
-    "tx_out_start": ("<i8", "tx+1"),
+    "tx_in_start": ("id", "tx+1"),
+    "tx_out_start": ("id", "tx+1"),
     "tx_in_total": ("<i8", "tx"),
     "tx_out_total": ("<i8", "tx"),
-    "in_node": ("<i8", "in"),
+    "in_node": ("id", "in"),
     "in_value": ("<i8", "in"),
-    "in_off": ("<i8", "in"),
-    "in_cum": ("<i8", "in"),
-    "in_tx": ("<i8", "in"),
-    "out_node": ("<i8", "out"),
+    "in_tx": ("id", "in"),
+    "out_node": ("id", "out"),
     "out_value": ("<i8", "out"),
-    "out_off": ("<i8", "out"),
-    "out_cum": ("<i8", "out"),
-    "out_tx": ("<i8", "out"),
-    "node_recv_start": ("<i8", "node+1"),
-    "node_recv": ("<i8", "recv"),
-    "node_spend_start": ("<i8", "node+1"),
-    "node_spend": ("<i8", "spend"),
+    "out_tx": ("id", "out"),
+    "node_recv_start": ("id", "node+1"),
+    "node_recv": ("id", "recv"),
+    "node_spend_start": ("id", "node+1"),
+    "node_spend": ("id", "spend"),
+    "recv_ckpt": ("<i8", "recv/step"),
+    "spend_ckpt": ("<i8", "spend/step"),
     "node_total_in": ("<i8", "node"),
     "node_total_out": ("<i8", "node"),
 }
+ID_DTYPES = ("<i4", "<i8")
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -196,20 +206,16 @@ class BuildPlan:
     """How a build splits its memory budget (see the module docstring).
 
     >>> p = BuildPlan.for_budget(MemoryBudget(1 << 30, "option"), n_node=10**6, n_entry=10**7)
-    >>> (p.accumulate, p.n_bucket, p.window_rows)
-    (True, 3, 1006632)
+    >>> (p.n_bucket, p.window_rows)
+    (3, 1006632)
     """
 
     window_rows: int
     """transactions + inputs + outputs per window"""
-    accumulate: bool
-    """running totals from per-node accumulators during the chain pass (else spilled)"""
     n_bucket: int
     """node ranges the entries are spilled into"""
     sort_cap: int
     """records sorted in RAM at once"""
-    return_chunk: int
-    """entries per range of the spilled running totals"""
 
     @classmethod
     def for_budget(
@@ -220,13 +226,7 @@ class BuildPlan:
         cap = max(budget.share(SORT_SHARE) // SORT_BYTES_PER_RECORD, 16)
         width = max(budget.share(CSR_SHARE) // CSR_BYTES_PER_NODE, 1)
         n_bucket = max(math.ceil(n_node / width), math.ceil(n_entry / cap), 1)
-        return cls(
-            window_rows=int(rows),
-            accumulate=ACC_BYTES_PER_NODE * n_node <= budget.share(ACC_SHARE),
-            n_bucket=int(n_bucket),
-            sort_cap=int(cap),
-            return_chunk=int(max(budget.share(RETURN_SHARE) // RETURN_BYTES_PER_ENTRY, 16)),
-        )
+        return cls(window_rows=int(rows), n_bucket=int(n_bucket), sort_cap=int(cap))
 
 
 def graph_folder(ds: Dataset, level: str, run: str | None = None) -> Path:
@@ -269,6 +269,16 @@ def _load(path: Path, dtype: str) -> NDArray[Any]:
     return arr
 
 
+def _stored_dtype(name: str, fixed: str, dtypes: dict[str, str]) -> str:
+    """The dtype ``name`` must have: fixed, or the id dtype ``meta.json`` records."""
+    if fixed != "id":
+        return fixed
+    dt = dtypes.get(name)
+    if dt not in ID_DTYPES:
+        raise ValueError(f"meta.json gives {name} the dtype {dt!r}, expected one of {ID_DTYPES}")
+    return str(dt)
+
+
 def open_graph_folder(folder: Path) -> DiskFlowGraph:
     """Open a built graph folder (every array memmapped read-only); DatasetError when a file
     is missing or does not match ``meta.json``.
@@ -280,13 +290,25 @@ def open_graph_folder(folder: Path) -> DiskFlowGraph:
     folder = Path(folder)
     try:
         meta: dict[str, Any] = json.loads((folder / META).read_text())
-        arrays = {name: _load(folder / f"{name}.npy", dt) for name, (dt, _) in ARRAYS.items()}
     except (OSError, ValueError) as exc:
         raise DatasetError(f"flow graph folder {folder} is incomplete: {exc}") from exc
     if (meta.get("format"), meta.get("version")) != (FORMAT, FORMAT_VERSION):
         raise DatasetError(
             f"flow graph folder {folder} has format {meta.get('format')!r} version "
             f"{meta.get('version')!r}, expected {FORMAT!r} {FORMAT_VERSION} (it is rebuilt on use)"
+        )
+    dtypes = meta.get("dtypes", {})
+    try:
+        arrays = {
+            name: _load(folder / f"{name}.npy", _stored_dtype(name, dt, dtypes))
+            for name, (dt, _) in ARRAYS.items()
+        }
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"flow graph folder {folder} is incomplete: {exc}") from exc
+    if meta.get("cum_step") != CUM_STEP:
+        raise DatasetError(
+            f"flow graph folder {folder} has checkpoints every {meta.get('cum_step')!r} entries, "
+            f"expected {CUM_STEP} (it is rebuilt on use)"
         )
     lengths = meta.get("lengths", {})
     wrong = [n for n, a in arrays.items() if lengths.get(n) != len(a)]
@@ -445,10 +467,20 @@ class _Build:
         self.n_addr = int(self.manifest.counts.get("addresses", 0))
         self.lengths: dict[str, int] = {}
         self.seconds: dict[str, float] = {}
+        self.dtypes: dict[str, str] = {}
+
+    def _choose(self, n_node: int, n_map: int) -> None:
+        """The id columns' dtypes (:func:`~chainsleuth.trace.flowgraph.column_dtypes`)."""
+        chosen = column_dtypes(
+            node=n_node, addr=n_map, tx=self.n_tx, n_in=self.n_in, n_out=self.n_out
+        )
+        self.dtypes.update({name: dt.str for name, dt in chosen.items()})
 
     def _writer(self, stack: contextlib.ExitStack, name: str, length: int) -> NpyWriter:
         self.lengths[name] = int(length)
-        return stack.enter_context(NpyWriter(self.out / f"{name}.npy", ARRAYS[name][0], length))
+        fixed = ARRAYS[name][0]
+        dtype = self.dtypes[name] if fixed == "id" else fixed
+        return stack.enter_context(NpyWriter(self.out / f"{name}.npy", dtype, length))
 
     def run(self) -> dict[str, Any]:
         started = time.perf_counter()
@@ -471,8 +503,8 @@ class _Build:
         n_windows, n_recv, n_spend = self._chain_pass(recv, spend)
         self.seconds["chain_pass"] = time.perf_counter() - t
         t = time.perf_counter()
-        self._node_csr(recv, "recv", "out", n_recv, self.n_out)
-        self._node_csr(spend, "spend", "in", n_spend, self.n_in)
+        self._node_csr(recv, "recv", n_recv)
+        self._node_csr(spend, "spend", n_spend)
         self.seconds["node_csr"] = time.perf_counter() - t
         meta = {
             "format": FORMAT,
@@ -487,7 +519,9 @@ class _Build:
             "n_out": self.n_out,
             "n_addr": n_map,
             "n_node": n_node,
+            "cum_step": CUM_STEP,
             "lengths": self.lengths,
+            "dtypes": {name: self.dtypes[name] for name, (dt, _) in ARRAYS.items() if dt == "id"},
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "build": {
                 "seconds": round(time.perf_counter() - started, 3),
@@ -499,7 +533,6 @@ class _Build:
                 "buckets": plan.n_bucket,
                 "bucket_splits": recv.splits + spend.splits,
                 "sort_cap": plan.sort_cap,
-                "running_totals": "accumulated" if plan.accumulate else "spilled",
             },
         }
         if self.level == "cluster":
@@ -511,6 +544,7 @@ class _Build:
     def _node_of_addr(self, chunk: int) -> tuple[int, int]:
         """Write ``node_of_addr``; its length and the number of nodes."""
         if self.level == "address":
+            self._choose(self.n_addr, self.n_addr)
             with contextlib.ExitStack() as stack:
                 w = self._writer(stack, "node_of_addr", self.n_addr)
                 for lo in range(0, self.n_addr, chunk):
@@ -521,6 +555,11 @@ class _Build:
         path = run_dir(self.ds, self.run_name) / "address_cluster.parquet"
         pf = pq.ParquetFile(path)
         length = max(int(pf.metadata.num_rows), self.n_addr)
+        # the node ids' dtype is needed before they are read: the cluster ids' largest value
+        # from the file's statistics, or the addresses without a cluster (identity ids)
+        bound = _column_max(pf, "cluster_id")
+        tail = length if length > int(pf.metadata.num_rows) else 0
+        self._choose(max(tail, (length if bound is None else bound + 1)), length)
         top = -1
         pos = 0
         with contextlib.ExitStack() as stack:
@@ -539,7 +578,12 @@ class _Build:
                 w.append(np.arange(lo, min(lo + chunk, length), dtype=np.int64))
         if length > pos:
             top = max(top, length - 1)
-        return length, top + 1
+        n_node = top + 1
+        # the other node columns narrow to the nodes' count if the statistics overstated it
+        node_dtypes = {k: self.dtypes[k] for k in ("node_of_addr",)}
+        self._choose(n_node, length)
+        self.dtypes.update(node_dtypes)
+        return length, n_node
 
     def _node_size(self, n_map: int, chunk: int) -> None:
         """``node_size``: addresses per node, counted node range by node range."""
@@ -565,17 +609,12 @@ class _Build:
     # -- step 2: the chain pass -------------------------------------------------------------
     def _chain_pass(self, recv: NodeBuckets, spend: NodeBuckets) -> tuple[int, int, int]:
         """Per-transaction and per-entry arrays in chain order, records spilled by node."""
-        acc_in = acc_out = None
-        if self.plan.accumulate:
-            acc_out = np.zeros(self.n_node, dtype=np.int64)
-            acc_in = np.zeros(self.n_node, dtype=np.int64)
         tx_base = in_base = out_base = n_windows = n_recv = n_spend = 0
         with contextlib.ExitStack() as stack:
             w = {
                 name: self._writer(stack, name, _length(kind, self.n_tx, self.n_in, self.n_out))
                 for name, (_, kind) in ARRAYS.items()
                 if kind in ("tx", "tx+1", "in", "out")
-                and (self.plan.accumulate or name not in ("in_cum", "out_cum"))
             }
             for loaded in iter_windows(self.data, self.manifest, self.plan.window_rows):
                 v = loaded.view
@@ -589,24 +628,19 @@ class _Build:
                 mapping = None
                 if self.level == "cluster":
                     mapping = np.load(self.out / "node_of_addr.npy", mmap_mode="r")
-                for side, addr, raw, start, etx, base, acc, buckets in (
-                    ("in", v.in_addr, v.in_value, v.in_start, v.in_tx, in_base, acc_in, spend),
-                    ("out", v.out_addr, v.out_value, v.out_start, v.out_tx, out_base, acc_out,
-                     recv),
-                ):  # fmt: skip
+                for side, addr, raw, start, etx, base, buckets in (
+                    ("in", v.in_addr, v.in_value, v.in_start, v.in_tx, in_base, spend),
+                    ("out", v.out_addr, v.out_value, v.out_start, v.out_tx, out_base, recv),
+                ):
                     node = np.full(len(addr), -1, dtype=np.int64)
                     has = addr >= 0
                     node[has] = addr[has] if mapping is None else mapping[addr[has]]
                     value = np.where(node >= 0, raw, 0) if side == "in" else raw
                     value = np.asarray(value, dtype=np.int64)
-                    total, off = _tx_sums(start, etx, value)
-                    w[f"tx_{side}_total"].append(total)
+                    w[f"tx_{side}_total"].append(_tx_sums(start, value))
                     w[f"{side}_node"].append(node)
                     w[f"{side}_value"].append(value)
-                    w[f"{side}_off"].append(off)
                     w[f"{side}_tx"].append(etx + tx_base)
-                    if acc is not None:
-                        w[f"{side}_cum"].append(_accumulate(node, value, acc))
                     sel = np.flatnonzero(node >= 0)
                     buckets.add(node[sel], entry=sel + base, value=value[sel])
                     if side == "in":
@@ -646,58 +680,47 @@ class _Build:
         micros = pc.fill_null(table.column("time").cast(pa.int64()), 0)
         return np.asarray(micros.to_numpy(), dtype=np.int64) // 1_000_000
 
-    # -- steps 3 and 4: per-node CSR, running totals ----------------------------------------
-    def _node_csr(
-        self, buckets: NodeBuckets, kind: str, side: str, n_entry: int, n_side: int
-    ) -> None:
-        """``node_<kind>_start``, ``node_<kind>``, the node totals, and (spilled mode) the
-        entries' running totals ``<side>_cum``."""
+    # -- step 3: per-node CSR and its running-total checkpoints -----------------------------
+    def _node_csr(self, buckets: NodeBuckets, kind: str, n_entry: int) -> None:
+        """``node_<kind>_start``, ``node_<kind>``, the node totals and ``<kind>_ckpt``."""
         total = "node_total_in" if kind == "recv" else "node_total_out"
-        ret = None
-        if not self.plan.accumulate:
-            ret = EntryReturn(self.spill, f"{side}-cum", n_side, self.plan.return_chunk)
         with contextlib.ExitStack() as stack:
             csr = NodeCsr(
                 self._writer(stack, f"node_{kind}_start", self.n_node + 1),
                 self._writer(stack, f"node_{kind}", n_entry),
                 self._writer(stack, total, self.n_node),
-                None if ret is None else ret.add,
+                self._writer(stack, f"{kind}_ckpt", n_checkpoints(n_entry)),
             )
             for _lo, hi, chunks in buckets.ranges(self.plan.sort_cap):
                 for node, rec in chunks:
                     csr.add(node, rec["entry"], rec["value"])
                 csr.finish(hi)
             csr.close(self.n_node)
-        if ret is not None:
-            with contextlib.ExitStack() as stack:
-                ret.drain(self._writer(stack, f"{side}_cum", n_side))
 
 
 def _length(kind: str, n_tx: int, n_in: int, n_out: int) -> int:
     return {"tx": n_tx, "tx+1": n_tx + 1, "in": n_in, "out": n_out}[kind]
 
 
-def _tx_sums(start: I64, entry_tx: I64, value: I64) -> tuple[I64, I64]:
-    """Per transaction the sum of its entries' values; per entry the sum before it in its
-    transaction (CSR ``start``, ``entry_tx`` the transaction of each entry)."""
+def _tx_sums(start: I64, value: I64) -> I64:
+    """Per transaction (CSR ``start``) the sum of its entries' values."""
     cs = np.zeros(len(value) + 1, dtype=np.int64)
     np.cumsum(value, out=cs[1:])
-    total = cs[start[1:]] - cs[start[:-1]]
-    off = cs[:-1] - cs[start[:-1]][entry_tx] if len(value) else np.zeros(0, dtype=np.int64)
-    return total, off
+    return np.asarray(cs[start[1:]] - cs[start[:-1]], dtype=np.int64)
 
 
-def _accumulate(node: I64, value: I64, acc: I64) -> I64:
-    """Each entry's node total before it (-1 without a node), advancing ``acc``."""
-    cum = np.full(len(node), -1, dtype=np.int64)
-    sel = np.flatnonzero(node >= 0)
-    if len(sel):
-        order = sel[np.argsort(node[sel], kind="stable")]
-        keys = node[order]
-        first, sums, within = group_cum(keys, value[order])
-        cum[order] = within + acc[keys]
-        acc[keys[first]] += sums
-    return cum
+def _column_max(pf: pq.ParquetFile, column: str) -> int | None:
+    """The largest value of an integer ``column`` from the row groups' statistics (None when
+    a row group has none)."""
+    md = pf.metadata
+    idx = pf.schema_arrow.get_field_index(column)
+    top = -1
+    for g in range(md.num_row_groups):
+        stats = md.row_group(g).column(idx).statistics
+        if stats is None or not stats.has_min_max:
+            return None
+        top = max(top, int(stats.max))
+    return top
 
 
 def iter_graph_arrays(graph: FlowGraph) -> Iterator[tuple[str, NDArray[Any]]]:

@@ -233,15 +233,17 @@ def _run_hop(
             res = hop_back(
                 policy, node, tx, value, lo, win[0], win[1], min_value, graph.is_coinbase,
                 graph.tx_in_start, graph.tx_in_total, graph.in_node, graph.in_value,
-                graph.in_off, graph.in_cum, graph.out_value, graph.out_off, graph.out_cum,
-                graph.node_recv_start, graph.node_recv, out_tx, cap,
+                graph.node_spend_start, graph.node_spend, graph.spend_ckpt, graph.tx_out_start,
+                graph.out_value, graph.node_recv_start, graph.node_recv, graph.recv_ckpt,
+                out_tx, cap,
             )  # fmt: skip
         else:
             res = hop_forward(
                 policy, node, tx, value, lo, win[0], win[1], min_value, graph.node_total_out,
                 graph.tx_out_start, graph.tx_in_total, graph.tx_out_total, graph.out_node,
-                graph.out_value, graph.out_off, graph.out_cum, graph.in_value, graph.in_off,
-                graph.in_cum, graph.node_spend_start, graph.node_spend, in_tx, cap,
+                graph.out_value, graph.node_recv_start, graph.node_recv, graph.recv_ckpt,
+                graph.tx_in_start, graph.in_value, graph.node_spend_start, graph.node_spend,
+                graph.spend_ckpt, in_tx, cap,
             )  # fmt: skip
         need = max(res[11], res[12])
         if need <= cap:
@@ -257,11 +259,14 @@ def _seed_packets(graph: FlowGraph, seed: Seed, back: bool) -> list[tuple[int, i
             return [(n, graph.n_tx, float(graph.node_total_in[n]), seed.lo)]
         out: list[tuple[int, int, float, float]] = []
         recv = graph.node_recv[graph.node_recv_start[n] : graph.node_recv_start[n + 1]]
-        for o in recv.tolist():
-            t = int(np.searchsorted(graph.tx_out_start, o, side="right")) - 1
+        vals = np.asarray(graph.out_value[np.asarray(recv, dtype=np.int64)], dtype=np.int64)
+        cums = np.cumsum(vals) - vals  # the node's running total before each receipt
+        key = graph.tx_out_start.dtype.type  # a key of another dtype makes NumPy cast (read) it
+        for o, v, c in zip(recv.tolist(), vals.tolist(), cums.tolist(), strict=True):
+            t = int(np.searchsorted(graph.tx_out_start, key(o), side="right")) - 1
             ins = graph.in_node[graph.tx_in_start[t] : graph.tx_in_start[t + 1]]
             if not (ins == n).any():
-                out.append((n, t, float(graph.out_value[o]), float(graph.out_cum[o])))
+                out.append((n, t, float(v), float(c)))
         return out
     t = int(seed.tx)
     if not 0 <= t < graph.n_tx:
@@ -269,11 +274,11 @@ def _seed_packets(graph: FlowGraph, seed: Seed, back: bool) -> list[tuple[int, i
     if back:
         i0, i1 = graph.tx_in_start[t], graph.tx_in_start[t + 1]
         mine = np.flatnonzero(graph.in_node[i0:i1] == n) + i0
-        values, cums = graph.in_value[mine], graph.in_cum[mine]
+        values, cums = graph.in_value[mine], graph.spend_cums(n, mine)
     else:
         o0, o1 = graph.tx_out_start[t], graph.tx_out_start[t + 1]
         mine = np.flatnonzero(graph.out_node[o0:o1] == n) + o0
-        values, cums = graph.out_value[mine], graph.out_cum[mine]
+        values, cums = graph.out_value[mine], graph.recv_cums(n, mine)
     if seed.value is not None:
         lo = float(cums[0]) if len(cums) and seed.lo == 0.0 else seed.lo
         return [(n, t, float(seed.value), lo)]

@@ -13,16 +13,18 @@ amount of RAM. It does it with three pieces:
   more (a skewed range) is split again by narrower node ranges; a single node's records are
   already in order and are streamed as they are;
 - :class:`NodeCsr` turns those chunks, in node order, into a node CSR: per node its start
-  offset (``n_node + 1`` × 8 B), the entries grouped by node (8 B each), each node's total
-  value (8 B/node), and each entry's running total of its node before it (handed to a sink).
+  offset (``n_node + 1`` items), the entries grouped by node (one item each), each node's
+  total value (8 B/node), and the node's running total every ``CUM_STEP`` entries
+  (:mod:`chainsleuth.trace.checkpoints`).
 
 >>> import tempfile
 >>> from pathlib import Path
 >>> d = Path(tempfile.mkdtemp())
 >>> b = NodeBuckets(d, "recv", n_node=4, n_bucket=2, fields=("entry", "value"))
 >>> b.add(np.array([3, 0, 3, 1]), entry=np.arange(4), value=np.array([5, 6, 7, 8]))
->>> w = {k: NpyWriter(d / f"{k}.npy", np.int64, n) for k, n in (("s", 5), ("e", 4), ("t", 4))}
->>> csr = NodeCsr(w["s"], w["e"], w["t"])
+>>> w = {k: NpyWriter(d / f"{k}.npy", np.int64, n)
+...      for k, n in (("s", 5), ("e", 4), ("t", 4), ("c", 1))}
+>>> csr = NodeCsr(w["s"], w["e"], w["t"], w["c"])
 >>> for lo, hi, chunks in b.ranges(cap=2):
 ...     for node, rec in chunks:
 ...         csr.add(node, rec["entry"], rec["value"])
@@ -30,8 +32,8 @@ amount of RAM. It does it with three pieces:
 >>> csr.close(4)
 >>> for x in w.values():
 ...     x.close()
->>> [np.load(d / f"{k}.npy").tolist() for k in "set"]
-[[0, 1, 2, 2, 4], [1, 3, 0, 2], [6, 8, 0, 12]]
+>>> [np.load(d / f"{k}.npy").tolist() for k in "setc"]
+[[0, 1, 2, 2, 4], [1, 3, 0, 2], [6, 8, 0, 12], [0]]
 """
 
 from __future__ import annotations
@@ -48,8 +50,9 @@ import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
 from chainsleuth.errors import ChainsleuthError
+from chainsleuth.trace.kernels import CUM_STEP
 
-__all__ = ["EntryReturn", "NodeBuckets", "NodeCsr", "NpyWriter", "group_cum"]
+__all__ = ["NodeBuckets", "NodeCsr", "NpyWriter", "group_cum"]
 
 I64 = NDArray[np.int64]
 Records = NDArray[Any]
@@ -88,8 +91,30 @@ class NpyWriter:
         np.lib.format.write_array_header_1_0(self._fh, header)
 
     def append(self, values: Any) -> None:
-        """Append ``values`` (cast to the file's dtype)."""
-        arr = np.ascontiguousarray(values, dtype=self.dtype).reshape(-1)
+        """Append ``values`` (cast to the file's dtype; ChainsleuthError when an integer does
+        not fit a narrower integer dtype, instead of wrapping around).
+
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> with NpyWriter(Path(tempfile.mkdtemp()) / "b.npy", np.int32, 1) as w:
+        ...     w.append([2**31])
+        Traceback (most recent call last):
+        chainsleuth.errors.ChainsleuthError: b.npy: values [2147483648, 2147483648] do not fit int32
+        """
+        src = np.asarray(values)
+        if (
+            self.dtype.kind == "i"
+            and src.dtype.kind in "iu"
+            and src.dtype.itemsize > self.dtype.itemsize
+            and src.size
+        ):
+            info = np.iinfo(self.dtype)
+            low, high = int(src.min()), int(src.max())
+            if low < info.min or high > info.max:
+                raise ChainsleuthError(
+                    f"{self.path.name}: values [{low}, {high}] do not fit {self.dtype.name}"
+                )
+        arr = np.ascontiguousarray(src, dtype=self.dtype).reshape(-1)
         if self.written + len(arr) > self.length:
             raise ChainsleuthError(f"{self.path.name}: more than {self.length} items written")
         self._fh.write(arr.data)
@@ -265,23 +290,24 @@ class NodeCsr:
     """A node CSR written from records sorted by node, chunk by chunk in node order.
 
     Writes ``start`` (``n_node + 1`` offsets), ``entries`` (the records' entry indices grouped by
-    node, chain order kept) and ``total`` (per node, the sum of its values), and hands each
-    chunk's ``(entry, cum)`` to ``cum_sink`` when given (``cum``: the node's running total before
-    the entry). RAM: the chunk's temporaries (~40 B per record) and, in :meth:`add` and
-    :meth:`finish`, 16 B per node of the range they cover.
+    node, chain order kept), ``total`` (per node, the sum of its values) and ``ckpt`` (the
+    node's running total at every ``CUM_STEP``-th of its entries, laid out as
+    :mod:`chainsleuth.trace.checkpoints` says; ``n_slots // CUM_STEP + 1`` items). RAM: the
+    chunk's temporaries (~40 B per record) and, in :meth:`add` and :meth:`finish`, 16 B per
+    node of the range they cover.
     """
 
     def __init__(
-        self,
-        start: NpyWriter,
-        entries: NpyWriter,
-        total: NpyWriter,
-        cum_sink: Callable[[I64, I64], None] | None = None,
+        self, start: NpyWriter, entries: NpyWriter, total: NpyWriter, ckpt: NpyWriter
     ) -> None:
         self.start = start
         self.entries = entries
         self.total = total
-        self.cum_sink = cum_sink
+        self.ckpt = ckpt
+        self.ckpt_next = 0
+        """first checkpoint index not written yet"""
+        self.open_start = 0
+        """CSR slot where the open node's entries start"""
         self.next_start = 0
         """first node whose start offset is not written yet"""
         self.next_total = 0
@@ -303,11 +329,13 @@ class NodeCsr:
         self.next_start = top + 1
         self.entries.append(entry)
         first, sums, cum = group_cum(node, value)
+        group_start = self.pos + first
         if int(node[0]) == self.next_total:
             carry = int(np.searchsorted(node, self.next_total, side="right"))
             cum[:carry] += self.open_total
-        if self.cum_sink is not None:
-            self.cum_sink(entry, cum)
+            group_start[0] = self.open_start
+        self._checkpoints(first, group_start, cum)
+        self.open_start = int(group_start[-1])
         nodes = node[first]
         span = top - self.next_total
         if span > 0:
@@ -322,6 +350,22 @@ class NodeCsr:
         self.next_total = top
         self.pos += n
 
+    def _checkpoints(self, first: I64, group_start: I64, cum: I64) -> None:
+        """Append the checkpoints among this chunk's records (their slots from ``self.pos``,
+        in groups starting at ``first`` whose nodes' CSRs start at ``group_start``)."""
+        counts = np.diff(np.append(first, len(cum)))
+        slot = self.pos + np.arange(len(cum), dtype=np.int64)
+        s = np.repeat(group_start, counts)
+        rel = slot - s
+        keep = np.flatnonzero((rel > 0) & (rel % CUM_STEP == 0))
+        if not len(keep):
+            return
+        idx = s[keep] // CUM_STEP + rel[keep] // CUM_STEP - 1
+        block = np.zeros(int(idx[-1]) + 1 - self.ckpt_next, dtype=np.int64)
+        block[idx - self.ckpt_next] = cum[keep]
+        self.ckpt.append(block)
+        self.ckpt_next = int(idx[-1]) + 1
+
     def finish(self, hi: int) -> None:
         """Every node below ``hi`` is complete: write their starts and totals."""
         if hi > self.next_start:
@@ -333,55 +377,11 @@ class NodeCsr:
             self.total.append(totals)
             self.next_total = hi
             self.open_total = 0
+            self.open_start = self.pos
 
     def close(self, n_node: int) -> None:
-        """Finish all ``n_node`` nodes and write the final start offset."""
+        """Finish all ``n_node`` nodes, write the final start offset and pad the checkpoints."""
         self.finish(n_node)
         self.start.append([self.pos])
-
-
-class EntryReturn:
-    """``(entry, cum)`` pairs (16 B each on disk) spilled into files by entry range of
-    ``chunk`` entries, then written out in entry order as one dense array (-1 where no pair
-    came). RAM in :meth:`drain`: 8 B per entry of one range, plus ``PIECE`` pairs read at once
-    (32 B each with their temporaries)."""
-
-    PIECE = 1 << 20
-
-    DTYPE = np.dtype([("entry", "<i8"), ("cum", "<i8")])
-
-    def __init__(self, folder: Path, prefix: str, n_entry: int, chunk: int) -> None:
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.prefix = prefix
-        self.n_entry = int(n_entry)
-        self.chunk = max(int(chunk), 1)
-
-    def _path(self, r: int) -> Path:
-        return self.folder / f"{self.prefix}-{r:06d}.bin"
-
-    def add(self, entry: I64, cum: I64) -> None:
-        """Spill pairs (any order)."""
-        if not len(entry):
-            return
-        rec = np.empty(len(entry), dtype=self.DTYPE)
-        rec["entry"] = entry
-        rec["cum"] = cum
-        _distribute(rec, entry // self.chunk, self._path)
-
-    def drain(self, out: NpyWriter) -> None:
-        """Write the dense array, range by range, into ``out``; deletes the files."""
-        for r in range(math.ceil(self.n_entry / self.chunk)):
-            lo = r * self.chunk
-            dense = np.full(min(self.chunk, self.n_entry - lo), -1, dtype=np.int64)
-            path = self._path(r)
-            if path.exists():
-                n = path.stat().st_size // self.DTYPE.itemsize
-                for start in range(0, n, self.PIECE):
-                    rec = np.fromfile(
-                        path, dtype=self.DTYPE, count=self.PIECE, offset=start * self.DTYPE.itemsize
-                    )
-                    dense[rec["entry"] - lo] = rec["cum"]
-                path.unlink()
-            out.append(dense)
-            del dense
+        self.ckpt.append(np.zeros(self.pos // CUM_STEP + 1 - self.ckpt_next, dtype=np.int64))
+        self.ckpt_next = self.pos // CUM_STEP + 1

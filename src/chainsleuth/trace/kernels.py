@@ -16,6 +16,21 @@ plain Python when called from the twins.
 Each new packet row: ``(node, tx, value, lo, prev_node, parent)`` where ``prev_node`` is the
 node the packet came from and ``parent`` the index of the packet it was split from. Each
 endpoint row: ``(node, kind, tx, value, parent)``.
+
+FIFO needs two coordinates per entry, neither stored per entry:
+
+- its offset in its transaction (the satoshis of the entries before it on its side): the far
+  side's is a running sum in the loop over the transaction's entries, the near side's is
+  summed over the entries before it (:func:`_tx_off`): only the transaction's own, contiguous,
+  entries are read;
+- its node's running total before it (its position in the node's satoshi queue): from the
+  node's CSR (``node_recv``/``node_spend``, chain order) and a *checkpoint* every
+  :data:`CUM_STEP` entries (``recv_ckpt``/``spend_ckpt``, :mod:`chainsleuth.trace.checkpoints`),
+  plus at most ``CUM_STEP - 1`` values (:func:`_slot_cum`); the entry's slot in its node's CSR
+  is found by binary search (:func:`_entry_slot`).
+
+Id columns may be int32 or int64 (:data:`chainsleuth.trace.flowgraph.NARROW_LIMIT`); numba
+compiles one version per combination.
 """
 
 from __future__ import annotations
@@ -27,7 +42,7 @@ from numpy.typing import NDArray
 
 from chainsleuth.trace.policies import FEE, FIFO, HAIRCUT, MINED, NO_ADDRESS, UNSPENT, WINDOW
 
-__all__ = ["HopOut", "hop_back", "hop_forward"]
+__all__ = ["CUM_STEP", "HopOut", "entry_cums", "hop_back", "hop_forward"]
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
@@ -35,18 +50,87 @@ HopOut = tuple[I64, I64, F64, F64, I64, I64, I64, I64, I64, F64, I64, int, int, 
 Ends = tuple[I64, I64, I64, F64, I64]
 
 
-@njit(cache=True)
-def _first_overlap(entries: I64, cum: I64, value: I64, s: int, e: int, lo: float) -> int:
-    """First index k in entries[s:e] whose interval [cum, cum + value) ends after ``lo``."""
+CUM_STEP = 16
+"""a node's running total is stored (checkpointed) at every CUM_STEP-th entry of its CSR"""
+
+
+@register_jitable
+def _slot_cum(entries: I64, ckpt: I64, value: I64, s: int, r: int) -> int:
+    """The running total of the node whose CSR starts at ``s`` before its slot ``r``: the
+    checkpoint at or below ``r`` plus the values after it (exact int64)."""
+    i = (r - s) // CUM_STEP
+    c = 0
+    if i > 0:
+        c = ckpt[s // CUM_STEP + i - 1]
+    for x in range(s + i * CUM_STEP, r):
+        c += value[entries[x]]
+    return c
+
+
+@register_jitable
+def _entry_slot(entries: I64, s: int, e: int, entry: int) -> int:
+    """The slot of ``entry`` in a node's CSR ``entries[s:e]`` (sorted: chain order)."""
     a, b = s, e
     while a < b:
         m = (a + b) // 2
-        j = entries[m]
-        if cum[j] + value[j] <= lo:
+        if entries[m] < entry:
             a = m + 1
         else:
             b = m
     return a
+
+
+@register_jitable
+def _first_overlap(
+    entries: I64, ckpt: I64, value: I64, s: int, e: int, lo: float
+) -> tuple[int, int]:
+    """First slot k in entries[s:e] whose interval [cum, cum + value) ends after ``lo``, and
+    its running total ``cum``: the last checkpoint at or below ``lo`` by binary search, then
+    at most CUM_STEP values."""
+    a = 0
+    b = (e - s - 1) // CUM_STEP if e > s else 0
+    while a < b:  # the largest checkpoint index i with cum(i) <= lo (cum(0) = 0)
+        m = (a + b + 1) // 2
+        if ckpt[s // CUM_STEP + m - 1] <= lo:
+            a = m
+        else:
+            b = m - 1
+    r = s + a * CUM_STEP
+    c = 0
+    if a > 0:
+        c = ckpt[s // CUM_STEP + a - 1]
+    while r < e and c + value[entries[r]] <= lo:
+        c += value[entries[r]]
+        r += 1
+    return r, c
+
+
+@njit(cache=True)
+def entry_cums(start: I64, entries: I64, ckpt: I64, value: I64, node: int, which: I64) -> I64:
+    """The running totals of ``node`` before each of its entries ``which`` (a node CSR
+    ``start``/``entries``, its checkpoints and the entries' values).
+
+    >>> start, entries = np.array([0, 3]), np.array([0, 1, 2])
+    >>> entry_cums(start, entries, np.zeros(1, np.int64), np.array([5, 6, 7]), 0,
+    ...            np.array([2, 0])).tolist()
+    [11, 0]
+    """
+    out = np.empty(len(which), np.int64)
+    s = start[node]
+    e = start[node + 1]
+    for k in range(len(which)):
+        out[k] = _slot_cum(entries, ckpt, value, s, _entry_slot(entries, s, e, which[k]))
+    return out
+
+
+@register_jitable
+def _tx_off(tx_start: I64, value: I64, t: int, j: int) -> int:
+    """Satoshis of the entries before entry ``j`` in its transaction ``t`` (one side's CSR
+    ``tx_start``), exact in int64."""
+    s = 0
+    for x in range(tx_start[t], j):
+        s += value[x]
+    return s
 
 
 # _nrt=False: no reference counting of the arrays at each call, which made endpoint-heavy hops
@@ -78,13 +162,14 @@ def _hop(
     near: I64,
     near_tx: I64,
     near_value: I64,
-    near_off: I64,
-    near_cum: I64,
+    near_tx_start: I64,
+    near_ckpt: I64,
     far_start: I64,
     far_node: I64,
     far_value: I64,
-    far_off: I64,
-    far_cum: I64,
+    far_node_start: I64,
+    far_entries: I64,
+    far_ckpt: I64,
     tx_in_total: I64,
     tx_out_total: I64,
     is_coinbase: NDArray[np.bool_],
@@ -95,8 +180,11 @@ def _hop(
 
     The *near* side of a transaction is where the packet's node appears (going back: the
     outputs paying it, ``near = node_recv``; forward: the inputs spending from it,
-    ``near = node_spend``), with its entries' transaction, value, offset and queue position;
-    the *far* side (``far_start`` is the transaction's CSR start) is where the value goes next.
+    ``near = node_spend``), with its entries' transaction, value, the transactions' CSR start
+    on that side (``near_tx_start``) and the node CSR's checkpoints (``near_ckpt``); the *far*
+    side (``far_start`` is the transaction's CSR start) is where the value goes next, with its
+    node CSR (``far_node_start``/``far_entries``/``far_ckpt``). Offsets and queue positions
+    (FIFO only) are computed, see the module docstring.
     ``is_coinbase`` is read only going back, ``tx_out_total`` and ``node_total_out`` only going
     forward.
     """
@@ -120,8 +208,9 @@ def _hop(
         # the node's entries near[r0:r1] the packet may cross, the haircut denominator, and
         # (forward) what stays at the node unspent
         rest = 0.0
+        c_r = 0  # FIFO: the node's running total before slot r
         if policy == FIFO:
-            r0 = _first_overlap(near, near_cum, near_value, s, e, pk_lo[k])
+            r0, c_r = _first_overlap(near, near_ckpt, near_value, s, e, pk_lo[k])
             r1 = e
             denom = 0.0
             if not back:
@@ -157,12 +246,14 @@ def _hop(
             j = near[r]
             t = near_tx[j]
             if policy == FIFO:
-                if near_cum[j] >= hi:
+                cj = c_r
+                c_r += near_value[j]
+                if cj >= hi:
                     break
-                a = max(pk_lo[k], float(near_cum[j])) - near_cum[j]
-                b = min(hi, float(near_cum[j] + near_value[j])) - near_cum[j]
+                a = max(pk_lo[k], float(cj)) - cj
+                b = min(hi, float(cj + near_value[j])) - cj
                 share = b - a
-                t_lo = near_off[j] + a
+                t_lo = _tx_off(near_tx_start, near_value, t, j) + a
             else:
                 # one expansion per transaction, over all the node's entries in it
                 if r > r0 and near_tx[near[r - 1]] == t:
@@ -196,17 +287,24 @@ def _hop(
                     fee = 0.0
                 if fee > 0.0:
                     ne = _end(ends, ne, node, FEE, t, fee, k)
+            f_end = 0  # the far entries' satoshis up to and including entry f
             for f in range(far_start[t], far_start[t + 1]):
+                f_off = f_end
+                f_end += far_value[f]
                 dst = far_node[f]
                 if far_value[f] == 0 or (back and dst < 0):
                     continue
                 if policy == FIFO:
-                    x = max(t_lo, float(far_off[f]))
-                    y = min(t_hi, float(far_off[f] + far_value[f]))
+                    x = max(t_lo, float(f_off))
+                    y = min(t_hi, float(f_end))
                     if y <= x:
                         continue
                     val = y - x
-                    lo = far_cum[f] + (x - far_off[f])
+                    lo = 0.0
+                    if dst >= 0:
+                        fs = far_node_start[dst]
+                        slot = _entry_slot(far_entries, fs, far_node_start[dst + 1], f)
+                        lo = _slot_cum(far_entries, far_ckpt, far_value, fs, slot) + (x - f_off)
                 elif policy == HAIRCUT:
                     val = share * far_value[f] / tx_in_total[t]
                     lo = 0.0
@@ -242,13 +340,14 @@ def hop_back(
     tx_in_total: I64,
     in_node: I64,
     in_value: I64,
-    in_off: I64,
-    in_cum: I64,
+    node_spend_start: I64,
+    node_spend: I64,
+    spend_ckpt: I64,
+    tx_out_start: I64,
     out_value: I64,
-    out_off: I64,
-    out_cum: I64,
     node_recv_start: I64,
     node_recv: I64,
+    recv_ckpt: I64,
     out_tx: I64,
     cap: int,
 ) -> HopOut:
@@ -256,8 +355,8 @@ def hop_back(
     unused = np.empty(0, np.int64)
     return _hop(
         True, policy, pk_node, pk_tx, pk_value, pk_lo, tx_lo, tx_hi, min_value,
-        node_recv_start, node_recv, out_tx, out_value, out_off, out_cum,
-        tx_in_start, in_node, in_value, in_off, in_cum,
+        node_recv_start, node_recv, out_tx, out_value, tx_out_start, recv_ckpt,
+        tx_in_start, in_node, in_value, node_spend_start, node_spend, spend_ckpt,
         tx_in_total, unused, is_coinbase, unused, cap,
     )  # fmt: skip
 
@@ -278,20 +377,21 @@ def hop_forward(
     tx_out_total: I64,
     out_node: I64,
     out_value: I64,
-    out_off: I64,
-    out_cum: I64,
+    node_recv_start: I64,
+    node_recv: I64,
+    recv_ckpt: I64,
+    tx_in_start: I64,
     in_value: I64,
-    in_off: I64,
-    in_cum: I64,
     node_spend_start: I64,
     node_spend: I64,
+    spend_ckpt: I64,
     in_tx: I64,
     cap: int,
 ) -> HopOut:
     """One forward hop: where did each packet's value go (see the module docstring)."""
     return _hop(
         False, policy, pk_node, pk_tx, pk_value, pk_lo, tx_lo, tx_hi, min_value,
-        node_spend_start, node_spend, in_tx, in_value, in_off, in_cum,
-        tx_out_start, out_node, out_value, out_off, out_cum,
+        node_spend_start, node_spend, in_tx, in_value, tx_in_start, spend_ckpt,
+        tx_out_start, out_node, out_value, node_recv_start, node_recv, recv_ckpt,
         tx_in_total, tx_out_total, np.empty(0, np.bool_), node_total_out, cap,
     )  # fmt: skip
