@@ -11,6 +11,7 @@ import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from chainsleuth.cli._app import app, at_least, console, console_err
+from chainsleuth.errors import InputError
 
 
 @app.command()
@@ -47,6 +48,24 @@ def ingest(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="local (this machine: numba kernels, resumable) or spark (PySpark, the "
+            "chainsleuth[spark] extra; writes the same rows into a new dataset)."
+        ),
+    ] = "local",
+    master: Annotated[
+        str | None,
+        typer.Option(
+            help="Spark master with --engine spark: local[N] or spark://HOST:PORT (default: "
+            "spark-submit's, else local[2])."
+        ),
+    ] = None,
+    conf: Annotated[
+        list[str] | None,
+        typer.Option("--conf", help="A Spark setting KEY=VALUE with --engine spark (repeatable)."),
+    ] = None,
 ) -> None:
     """Ingest blk*.dat files into a dataset; re-running continues where it stopped.
 
@@ -54,7 +73,19 @@ def ingest(
     command then resumes from there.
 
     Example: chainsleuth ingest ~/.bitcoin/regtest/blocks --data case.ds --network regtest
+
+    On Spark: chainsleuth ingest blocks/ --data full.ds --engine spark --master spark://m:7077
+    --conf spark.executor.memory=8g (docs/spark.md).
     """
+    if engine not in ("local", "spark"):
+        raise InputError(f"bad --engine {engine!r}: expected local or spark")
+    if engine == "spark":
+        _ingest_spark(
+            source, data, network, to_height, partition_span, workers, master, conf, as_json
+        )
+        return
+    if master is not None or conf:
+        raise InputError("--master and --conf apply to --engine spark")
     from chainsleuth.ingest import ingest_blocks
     from chainsleuth.ingest.blkfiles import TruncatedBlockWarning
 
@@ -126,6 +157,81 @@ def ingest(
             f"{report.utxo_entries:,} unspent outputs in {report.utxo_bytes / (1 << 20):,.1f} MiB "
             f"(peak {report.utxo_peak_bytes / (1 << 20):,.1f} MiB, held beside the budget)"
         )
+    if report.stale_blocks or report.unconnected_blocks:
+        console.print(
+            f"ignored {report.stale_blocks} stale block(s) and {report.unconnected_blocks} "
+            "block(s) not connected to genesis"
+        )
+
+
+def _ingest_spark(
+    source: str,
+    data: Path,
+    network: str,
+    to_height: int | None,
+    partition_span: int | None,
+    workers: int,
+    master: str | None,
+    conf: list[str] | None,
+    as_json: bool,
+) -> None:
+    """``--engine spark``: options checked before Spark starts, then the report."""
+    from chainsleuth.spark import check_master, ingest_spark, parse_conf
+
+    if workers != 1:
+        raise InputError("--workers applies to --engine local (Spark sizes its executors)")
+    if master is not None:
+        check_master(master)
+    settings = parse_conf(conf)
+    from chainsleuth.ingest.blkfiles import TruncatedBlockWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", TruncatedBlockWarning)
+        report = ingest_spark(
+            source,
+            data,
+            network,
+            to_height=to_height,
+            partition_span=partition_span,
+            master=master,
+            conf=settings,
+        )
+    for w in caught:
+        if issubclass(w.category, TruncatedBlockWarning):
+            console_err.print(f"warning: {w.message}", markup=False)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if as_json:
+        console.print_json(
+            json.dumps(
+                {
+                    "tip_height": report.tip_height,
+                    "tip_hash": report.tip_hash,
+                    "blocks_added": report.blocks_added,
+                    "txs_added": report.txs_added,
+                    "stale_blocks": report.stale_blocks,
+                    "unconnected_blocks": report.unconnected_blocks,
+                    "truncated": report.truncated,
+                    "seconds": round(report.seconds, 3),
+                    "up_to_date": report.up_to_date,
+                    "engine": "spark",
+                    "master": report.master,
+                    "stages": report.stages,
+                }
+            )
+        )
+        return
+    if report.up_to_date:
+        console.print(f"dataset {data} is up to date at height {report.tip_height}")
+    else:
+        rate = report.txs_added / report.seconds if report.seconds else 0.0
+        stages = ", ".join(f"{k} {v:.1f} s" for k, v in report.stages.items())
+        console.print(
+            f"ingested {report.blocks_added:,} blocks, {report.txs_added:,} transactions on "
+            f"Spark {report.master} in {report.seconds:.1f} s ({rate:,.0f} tx/s); tip "
+            f"{report.tip_height} {report.tip_hash}"
+        )
+        console.print(f"stages: {stages}")
     if report.stale_blocks or report.unconnected_blocks:
         console.print(
             f"ignored {report.stale_blocks} stale block(s) and {report.unconnected_blocks} "
