@@ -72,6 +72,9 @@ def test_ingest_reports_its_peak_and_the_utxo_index(
     )
     assert report["utxo_entries"] == n_unspent
     assert 32 * n_unspent / 0.9 <= report["utxo_bytes"] <= report["utxo_peak_bytes"]
+    # a few thousand outputs fit 30 % of 256 MiB: nothing spilled
+    assert report["utxo_spilled_bytes"] == 0
+    assert 0 < report["utxo_peak_ram_bytes"] <= report["utxo_peak_bytes"]
 
 
 @pytest.mark.parametrize("verb", [["cluster"], ["show", "0"], ["investigate", "service",

@@ -139,6 +139,8 @@ def ingest(
                     "utxo_entries": report.utxo_entries,
                     "utxo_bytes": report.utxo_bytes,
                     "utxo_peak_bytes": report.utxo_peak_bytes,
+                    "utxo_spilled_bytes": report.utxo_spilled_bytes,
+                    "utxo_peak_ram_bytes": report.utxo_peak_ram_bytes,
                 }
             )
         )
@@ -155,7 +157,9 @@ def ingest(
             f"peak memory {report.peak_rss / (1 << 20):,.0f} MiB "
             f"(budget {report.memory_limit / (1 << 20):,.0f} MiB); UTXO index "
             f"{report.utxo_entries:,} unspent outputs in {report.utxo_bytes / (1 << 20):,.1f} MiB "
-            f"(peak {report.utxo_peak_bytes / (1 << 20):,.1f} MiB, held beside the budget)"
+            f"(peak {report.utxo_peak_bytes / (1 << 20):,.1f} MiB; at most "
+            f"{report.utxo_peak_ram_bytes / (1 << 20):,.1f} MiB in RAM, "
+            f"{report.utxo_spilled_bytes / (1 << 20):,.1f} MiB on file at the end)"
         )
     if report.stale_blocks or report.unconnected_blocks:
         console.print(
