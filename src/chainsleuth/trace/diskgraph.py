@@ -79,7 +79,6 @@ import dataclasses
 import json
 import math
 import os
-import secrets
 import shutil
 import time
 from collections.abc import Iterator
@@ -96,6 +95,7 @@ from numpy.typing import NDArray
 
 from chainsleuth.budget import TMP_DIR, MemoryBudget, peak_rss_bytes
 from chainsleuth.errors import DatasetError
+from chainsleuth.scratch import make_scratch_folder
 from chainsleuth.store.parts import part_name
 from chainsleuth.store.windows import TxWindow, iter_windows
 from chainsleuth.trace.checkpoints import n_checkpoints
@@ -368,26 +368,6 @@ def disk_flow_graph(
     return graph
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _clean_stale(tmp_root: Path) -> None:
-    """Remove staging folders of builds whose process is gone (killed mid-build)."""
-    if not tmp_root.is_dir():
-        return
-    for path in tmp_root.glob("flowgraph-*"):
-        parts = path.name.split("-")
-        if len(parts) >= 2 and parts[1].isdigit() and not _pid_alive(int(parts[1])):
-            shutil.rmtree(path, ignore_errors=True)
-
-
 def _install(built: Path, folder: Path, staging: Path) -> None:
     """Move the complete ``built`` folder to ``folder`` (an older graph there is replaced)."""
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -426,8 +406,7 @@ def build_graph_folder(
     """
     chosen = budget if budget is not None else MemoryBudget.from_option(None)
     tmp_root = Path(ds.path) / TMP_DIR
-    _clean_stale(tmp_root)
-    staging = tmp_root / f"flowgraph-{os.getpid()}-{secrets.token_hex(4)}"
+    staging = make_scratch_folder(tmp_root, "flowgraph")
     built = staging / "graph"
     built.mkdir(parents=True)
     try:
