@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
@@ -125,15 +125,7 @@ def ingest(
         console.print_json(
             json.dumps(
                 {
-                    "tip_height": report.tip_height,
-                    "tip_hash": report.tip_hash,
-                    "blocks_added": report.blocks_added,
-                    "txs_added": report.txs_added,
-                    "stale_blocks": report.stale_blocks,
-                    "unconnected_blocks": report.unconnected_blocks,
-                    "truncated": report.truncated,
-                    "seconds": round(report.seconds, 3),
-                    "up_to_date": report.up_to_date,
+                    **_common_fields(report),
                     "peak_rss_bytes": report.peak_rss,
                     "memory_limit_bytes": report.memory_limit,
                     "utxo_entries": report.utxo_entries,
@@ -166,6 +158,21 @@ def ingest(
             f"ignored {report.stale_blocks} stale block(s) and {report.unconnected_blocks} "
             "block(s) not connected to genesis"
         )
+
+
+def _common_fields(report: Any) -> dict[str, Any]:
+    """The fields both engines' reports share, for ``--json``."""
+    return {
+        "tip_height": report.tip_height,
+        "tip_hash": report.tip_hash,
+        "blocks_added": report.blocks_added,
+        "txs_added": report.txs_added,
+        "stale_blocks": report.stale_blocks,
+        "unconnected_blocks": report.unconnected_blocks,
+        "truncated": report.truncated,
+        "seconds": round(report.seconds, 3),
+        "up_to_date": report.up_to_date,
+    }
 
 
 def _ingest_spark(
@@ -209,15 +216,7 @@ def _ingest_spark(
         console.print_json(
             json.dumps(
                 {
-                    "tip_height": report.tip_height,
-                    "tip_hash": report.tip_hash,
-                    "blocks_added": report.blocks_added,
-                    "txs_added": report.txs_added,
-                    "stale_blocks": report.stale_blocks,
-                    "unconnected_blocks": report.unconnected_blocks,
-                    "truncated": report.truncated,
-                    "seconds": round(report.seconds, 3),
-                    "up_to_date": report.up_to_date,
+                    **_common_fields(report),
                     "engine": "spark",
                     "master": report.master,
                     "stages": report.stages,
