@@ -93,16 +93,19 @@ def test_embedded_verbs_read_the_spark_dataset(
     code, out, err = cli_run("verify", "--data", str(spark_regtest), "--deep")
     assert code == 0, err
     txid = pq.read_table(regtest_dataset / "tables" / "txs", columns=["txid"])["txid"][777]
+    # copies without derived results (other tests may have clustered the shared fixture)
+    copies = []
+    for name, ds in (("embedded", regtest_dataset), ("spark", spark_regtest)):
+        copies.append(tmp_path / name)
+        shutil.copytree(ds, copies[-1], ignore=shutil.ignore_patterns("derived"))
     shown = []
-    for ds in (regtest_dataset, spark_regtest):
-        code, out, err = cli_run("show", "--data", str(ds), txid.as_py().hex(), "--json")
+    for copy in copies:
+        code, out, err = cli_run("show", "--data", str(copy), txid.as_py().hex(), "--json")
         assert code == 0, err
         shown.append(json.loads(out))
     assert shown[0] == shown[1]
     runs = []
-    for name, ds in (("embedded", regtest_dataset), ("spark", spark_regtest)):
-        copy = tmp_path / name
-        shutil.copytree(ds, copy, ignore=shutil.ignore_patterns("derived"))
+    for copy in copies:
         code, _, err = cli_run("cluster", "--data", str(copy), "--name", "mi")
         assert code == 0, err
         run = copy / "derived" / "clusters" / "mi"
