@@ -326,7 +326,7 @@ def test_interrupt_between_partitions_saves_the_indexes(
         if blocks >= 200:
             raise Interrupted("SIGTERM")
 
-    opts: dict[str, Any] = {"partition_span": 100, "memory_limit": "256M"}
+    opts: dict[str, Any] = {"partition_span": 100, "memory_limit": "576M"}
     with pytest.raises(Interrupted) as stopped:
         ingest_blocks(regtest_blocks_dir, data, "regtest", progress=stop_at_200, **opts)
     assert stopped.value.signal_name == "SIGTERM"

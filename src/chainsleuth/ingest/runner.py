@@ -35,6 +35,7 @@ import dataclasses
 import os
 import sys
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -49,7 +50,7 @@ import pyarrow.parquet as pq
 
 from chainsleuth.budget import MemoryBudget, peak_rss_bytes
 from chainsleuth.chain.network import Network, get_network
-from chainsleuth.errors import BlockDataError, DatasetError, InputError
+from chainsleuth.errors import BlockDataError, ChainsleuthWarning, DatasetError, InputError
 from chainsleuth.ingest.batch import (
     BatchResult,
     BlockInput,
@@ -76,24 +77,112 @@ from chainsleuth.store.manifest import Manifest, Partition
 from chainsleuth.store.parts import TMP_SUFFIX, PartWriter, part_name, sha256_file
 from chainsleuth.store.schema import STORED_TABLES, TABLES
 
-__all__ = ["DEFAULT_PARTITION_SPAN", "IngestReport", "ingest_blocks"]
+__all__ = ["DEFAULT_PARTITION_SPAN", "IngestReport", "MemoryPlan", "ingest_blocks", "plan_memory"]
 
 DEFAULT_PARTITION_SPAN = 1000
 BATCH_BYTES = 16 << 20
+"""The most raw block bytes per batch (the batch is smaller under a small budget: see
+:func:`plan_memory`). The parts do not depend on it (:class:`PartWriter` cuts fixed row
+groups)."""
+MIN_BATCH_BYTES = 1 << 20
 POOL_MIN_BYTES = 4 * BATCH_BYTES
 """Below this much block data ``workers`` > 1 runs in one process: starting a worker (a fresh
 interpreter importing numpy, numba and its kernels) costs seconds, more than a few batches'
 walking and hashing. The output is the same either way."""
 CHECKPOINT_SECONDS = 300.0
-ADDRESS_SHARE = 0.4
-"""The address dictionary's share of the memory budget (see :mod:`chainsleuth.store.addrdict`
-for its bytes per address)."""
+FIXED_BYTES = 448 << 20
+"""RAM an ingest holds whatever its budget: the interpreter with numpy, numba and its compiled
+kernels, pyarrow and DuckDB (338 MiB RSS before the first batch, Linux x86-64) and the
+Parquet writers' buffers (a row group of 262,144 rows per table waits in RAM until full: about
+100 MiB). Taken off the budget before it is shared out."""
+ADDRESS_SHARE = 0.3
+"""The address dictionary's share of the budget after :data:`FIXED_BYTES` (see
+:mod:`chainsleuth.store.addrdict` for its bytes per address; its hot table takes half of it
+from the start)."""
 UTXO_SHARE = 0.3
-"""The UTXO index's share of the memory budget: 32 bytes per slot, 35.6–40 per unspent output
-(:class:`~chainsleuth.store.hashindex.UtxoIndex`), so a 2 GiB budget holds ~16 M unspent
-outputs in RAM and maps the shards beyond on file. With the address dictionary's 40 % this
-leaves 30 % for the batches in flight (raw blocks, their walked matrices and Arrow tables, one
-batch being written), the Parquet writers and the interpreter."""
+"""The UTXO index's share of the budget after :data:`FIXED_BYTES`: 32 bytes per slot,
+35.6–40 per unspent output (:class:`~chainsleuth.store.hashindex.UtxoIndex`), so a 2 GiB
+budget holds ~13 M unspent outputs in RAM and maps the shards beyond on file."""
+WORK_SHARE = 0.4
+"""Of the budget after :data:`FIXED_BYTES`: the batches in flight (sized from it, see
+:data:`PREPARED_PER_BYTE` and :data:`RESULT_PER_BYTE`), the partition's spends (24 B per
+input) and, at a partition's end, their sort (+ ≤ 24 B per input, see :func:`_write_spends`)."""
+PREPARED_PER_BYTE = 3.2
+"""RAM of a prepared batch per raw byte: the raw bytes and the walked matrices, txids,
+wtxids and script keys (33 MiB of arrays for 16 MiB of raw blocks, generated chain)."""
+RESULT_PER_BYTE = 6.6
+"""RAM of a linked batch per raw byte: its Arrow tables (73 MiB for 16 MiB of raw blocks),
+its spends and the address dictionary's scratch of the call (≈ 100 B per new key)."""
+MIN_WORK_BYTES = 64 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryPlan:
+    """How an ingest shares its budget (bytes). ``batch_bytes`` raw bytes per batch;
+    ``batches_ahead`` prepared batches wait while one is linked and one written.
+    :attr:`planned` is what the budgeted structures and the fixed part may hold at once."""
+
+    budget: int
+    fixed: int
+    address: int
+    utxo: int
+    work: int
+    batch_bytes: int
+    batches_ahead: int
+
+    @property
+    def in_flight(self) -> int:
+        """Planned RAM of the batches in flight: ``batches_ahead`` prepared ones, the one being
+        linked (prepared and its result) and the result being written."""
+        prepared = (self.batches_ahead + 1) * PREPARED_PER_BYTE
+        return int(self.batch_bytes * (prepared + 2 * RESULT_PER_BYTE))
+
+    @property
+    def planned(self) -> int:
+        """Fixed part + address dictionary + UTXO index RAM + the work share."""
+        return self.fixed + self.address + self.utxo + self.work
+
+    @property
+    def floor(self) -> bool:
+        """True when the budget is below :data:`MIN_INGEST_BYTES` (the plan then exceeds it)."""
+        return self.budget < MIN_INGEST_BYTES
+
+
+MIN_INGEST_BYTES = FIXED_BYTES + 2 * MIN_WORK_BYTES
+"""The smallest budget an ingest keeps to (576 MiB): the fixed part and a minimal share for
+the indexes and batches. Below it the ingest runs with that minimum and warns."""
+
+
+def plan_memory(budget: int, workers: int = 1) -> MemoryPlan:
+    """Share ``budget`` bytes out: :data:`FIXED_BYTES` off the top, of the rest (at least
+    ``2 · MIN_WORK_BYTES``) :data:`WORK_SHARE` (at least :data:`MIN_WORK_BYTES`) and the
+    remainder split :data:`ADDRESS_SHARE` : :data:`UTXO_SHARE`; the batch is sized so that the
+    batches in flight fit three quarters of the work share (up to :data:`BATCH_BYTES`, at least
+    :data:`MIN_BATCH_BYTES`). ``workers`` > 1 keeps two batches per worker ahead.
+
+    >>> p = plan_memory(2 << 30)
+    >>> p.planned <= 2 << 30, p.batch_bytes == BATCH_BYTES, p.in_flight <= p.work
+    (True, True, True)
+    >>> plan_memory(1 << 30).batch_bytes < BATCH_BYTES
+    True
+    """
+    rest = max(budget - FIXED_BYTES, 2 * MIN_WORK_BYTES)
+    work = max(int(rest * WORK_SHARE), MIN_WORK_BYTES)
+    ahead = 2 * workers if workers > 1 else 2
+    per_byte = (ahead + 1) * PREPARED_PER_BYTE + 2 * RESULT_PER_BYTE
+    # the batches in flight take at most 3/4 of the work share: the spends take the rest
+    batch = int(min(BATCH_BYTES, max(MIN_BATCH_BYTES, work * 3 // 4 / per_byte)))
+    address = int((rest - work) * ADDRESS_SHARE / (ADDRESS_SHARE + UTXO_SHARE))
+    return MemoryPlan(
+        budget=budget,
+        fixed=FIXED_BYTES,
+        address=address,
+        utxo=rest - work - address,
+        work=work,
+        batch_bytes=batch,
+        batches_ahead=ahead,
+    )
+
 
 ProgressHook = Callable[[int, int, int], None]
 """Called as hook(blocks_done, txs_done, blocks_total) after each batch."""
@@ -156,11 +245,15 @@ def ingest_blocks(
     links (when there are at least :data:`POOL_MIN_BYTES` of blocks to ingest), else in one
     thread beside it; in every case a thread encodes and writes each batch's Parquet rows while
     the next batch is linked. The output is identical. ``memory_limit`` (a size such as ``"2G"``;
-    default: ``CHAINSLEUTH_MEMORY_LIMIT`` or a share of the machine's RAM) bounds the address
-    dictionary's RAM (``address_memory`` bytes if given, else :data:`ADDRESS_SHARE` of the
-    budget) and the UTXO index's (``utxo_memory`` bytes if given, else :data:`UTXO_SHARE`;
-    shards beyond it are file-backed mappings under ``DATASET/_tmp/utxo``): tuning and test
-    knobs; a tiny value makes the structure spill constantly, with identical results. The
+    default: ``CHAINSLEUTH_MEMORY_LIMIT`` or a share of the machine's RAM) is shared out by
+    :func:`plan_memory`: :data:`FIXED_BYTES` off the top, then the address dictionary's RAM
+    (``address_memory`` bytes if given, else :data:`ADDRESS_SHARE` of the rest), the UTXO
+    index's (``utxo_memory`` bytes if given, else :data:`UTXO_SHARE`; shards beyond it are
+    file-backed mappings under ``DATASET/_tmp/utxo``) and the batches in flight (the batch
+    size follows from :data:`WORK_SHARE`); a budget below :data:`MIN_INGEST_BYTES` is used as
+    that minimum with a :class:`~chainsleuth.errors.ChainsleuthWarning`. ``address_memory`` and
+    ``utxo_memory`` are tuning and test knobs; a tiny value makes the structure spill
+    constantly, with identical results. The
     report records the UTXO index's bytes, RAM and spilled, and the peak RSS. Raises
     :class:`~chainsleuth.errors.UserError` subclasses for bad input, naming the bad value.
     """
@@ -168,8 +261,19 @@ def ingest_blocks(
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
     budget = MemoryBudget.from_option(memory_limit)
-    addr_bytes = budget.share(ADDRESS_SHARE) if address_memory is None else address_memory
-    utxo_bytes = budget.share(UTXO_SHARE) if utxo_memory is None else utxo_memory
+    plan = plan_memory(budget.bytes, workers)
+    if plan.floor:
+        warnings.warn(
+            ChainsleuthWarning(
+                f"--memory-limit {budget.bytes / (1 << 20):,.0f} MiB is below the ingest's "
+                f"floor of {MIN_INGEST_BYTES / (1 << 20):,.0f} MiB (interpreter, libraries and "
+                f"Parquet writers take {FIXED_BYTES / (1 << 20):,.0f} MiB): the peak memory "
+                "will exceed it"
+            ),
+            stacklevel=2,
+        )
+    addr_bytes = plan.address if address_memory is None else address_memory
+    utxo_bytes = plan.utxo if utxo_memory is None else utxo_memory
     net = get_network(network)
     data = Path(data)
     src = open_source(source, net)
@@ -225,8 +329,9 @@ def ingest_blocks(
                     last_checkpoint = time.monotonic()
                 try:
                     part = _ingest_partition(
-                        src, lo, hi, span, state, net, data, manifest, pool, marks
-                    )
+                        src, lo, hi, span, state, net, data, manifest, pool, marks,
+                        plan.batch_bytes,
+                    )  # fmt: skip
                 except BlockDataError:
                     # Keep what was completed before the bad block, then report it. The indexes
                     # in memory are mid-partition: the saved state stays the last good one.
@@ -403,22 +508,29 @@ def _resume_state(
     return state
 
 
-def _batches(src: BlockSource, lo: int, hi: int) -> Iterator[list[BlockInput]]:
-    """Consecutive blocks lo..hi grouped into batches of about BATCH_BYTES."""
+def _batches(
+    src: BlockSource, lo: int, hi: int, batch_bytes: int = BATCH_BYTES
+) -> Iterator[list[BlockInput]]:
+    """Consecutive blocks lo..hi grouped into batches of about ``batch_bytes``."""
     batch: list[BlockInput] = []
     size = 0
     for h in range(lo, hi + 1):
         raw, label, offset = src.read(h)
         batch.append(BlockInput(h, src.hashes[h], raw, label, offset))
         size += len(raw)
-        if size >= BATCH_BYTES or h == hi:
+        if size >= batch_bytes or h == hi:
             yield batch
             batch = []
             size = 0
 
 
 def _prepared(
-    src: BlockSource, lo: int, hi: int, pool: Executor | None, net: Network
+    src: BlockSource,
+    lo: int,
+    hi: int,
+    pool: Executor | None,
+    net: Network,
+    batch_bytes: int = BATCH_BYTES,
 ) -> Iterator[PreparedBatch]:
     """Prepared batches in chain order (blocks checked against ``net``'s proof-of-work limit).
 
@@ -427,13 +539,13 @@ def _prepared(
     kernels release the GIL, so they run beside the linking on a second core).
     """
     if pool is None:
-        for batch in _batches(src, lo, hi):
+        for batch in _batches(src, lo, hi, batch_bytes):
             yield prepare_batch(batch, net)
         return
     remote = isinstance(pool, ProcessPoolExecutor)
     ahead: deque[tuple[bytes, Future[PreparedBatch]]] = deque()
     limit = 2 * getattr(pool, "_max_workers", 2)
-    for batch in _batches(src, lo, hi):
+    for batch in _batches(src, lo, hi, batch_bytes):
         if remote:
             raw = b"".join(b.raw for b in batch)
             ahead.append((raw, pool.submit(_prepare_remote, batch, net)))
@@ -469,6 +581,7 @@ def _ingest_partition(
     manifest: Manifest,
     pool: Executor | None = None,
     marks: _Marks | None = None,
+    batch_bytes: int = BATCH_BYTES,
 ) -> Partition:
     """Stream one partition's batches into its parts; its spends into its ``spends`` part.
 
@@ -480,22 +593,24 @@ def _ingest_partition(
     name = part_name(lo, span)
     tables = data / "tables"
     writers = {t: PartWriter(tables / t / name, TABLES[t]) for t in STORED_TABLES if t != "spends"}
-    spends: list[tuple[np.ndarray, ...]] = []
+    spends: list[list[np.ndarray]] = []
     # Parquet encoding, zstd and the disk writes of batch k run in a thread (pyarrow and fsync
     # release the GIL) while batch k + 1 is linked: at most one batch waits to be written.
     io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chainsleuth-parts")
     pending: Future[None] | None = None
     try:
-        for prep in _prepared(src, lo, hi, pool, net):
+        for prep in _prepared(src, lo, hi, pool, net, batch_bytes):
             if marks is not None:
                 marks.dirty = True
             r = link_batch(prep, state, net)
             if pending is not None:
                 pending.result()
             pending = io.submit(_write_batch, writers, r)
-            spends.append((r.spend_out_id, r.spend_tx_id, r.spend_vin, r.spend_height))
+            spends.append([r.spend_out_id, r.spend_tx_id, r.spend_vin, r.spend_height])
+            del prep, r  # not held through the next batch's preparation
         if pending is not None:
             pending.result()
+            pending = None
     except BaseException:
         io.shutdown(wait=True)  # the writers are not closed under a running write
         for w in writers.values():
@@ -503,7 +618,9 @@ def _ingest_partition(
         raise
     io.shutdown(wait=True)
     counts = {t: w.close() for t, w in writers.items()}
-    counts["spends"] = _write_spends(tables / "spends" / name, spends)
+    del writers
+    counts["spends"] = _write_spends(tables / "spends" / name, spends)  # empties ``spends``
+    _release_memory()  # the batches' and the sort's freed memory, before the lookup indexes
     # the parts' checksums in a thread (hashlib releases the GIL) while this one builds the
     # partition's sorted point-lookup indexes (store/lookup.py), immutable like its parts
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="chainsleuth-sha256") as hasher:
@@ -512,6 +629,7 @@ def _ingest_partition(
         for t in STORED_TABLES:
             manifest.files[f"tables/{t}/{name}"] = digests[t].result()
     manifest.files.update(index_files)
+    _release_memory()  # what the index build freed, before the next partition's batches
     part = Partition(
         lo=lo,
         hi=lo + span - 1,
@@ -566,22 +684,61 @@ _SYNC_FILE_RANGE_WRITE = 2
 _sync_file_range = _libc_sync_file_range()
 
 
-def _write_spends(path: Path, chunks: list[tuple[np.ndarray, ...]]) -> int:
-    """The partition's spends sorted by ``out_id`` (24 bytes per input while sorting)."""
-    cols = [np.concatenate([c[k] for c in chunks]) if chunks else np.zeros(0) for k in range(4)]
-    order = np.argsort(cols[0])  # out_ids are unique (an output is spent once): any sort agrees
-    tbl = pa.table(
-        {
-            "out_id": cols[0][order].astype(np.int64),
-            "tx_id": cols[1][order].astype(np.int64),
-            "vin": cols[2][order].astype(np.int32),
-            "height": cols[3][order].astype(np.int32),
-        },
-        schema=TABLES["spends"],
-    )
+def _take_column(chunks: list[list[np.ndarray]], k: int, dtype: type) -> np.ndarray:
+    """Column ``k`` of the chunks as one ``dtype`` array, each chunk's part freed once copied."""
+    n = sum(c[k].shape[0] for c in chunks)
+    out = np.empty(n, dtype=dtype)
+    at = 0
+    for c in chunks:
+        m = c[k].shape[0]
+        out[at : at + m] = c[k]
+        at += m
+        c[k] = out[:0]
+    return out
+
+
+def _write_spends(path: Path, chunks: list[list[np.ndarray]]) -> int:
+    """The partition's spends sorted by ``out_id``; ``chunks`` (per batch: out_id, tx_id, vin,
+    height) is emptied. Held through the partition: 24 B per input; the sort adds 8 B per
+    input (the order) and, one column at a time, that column twice (≤ 16 B per input)."""
+    out_id = _take_column(chunks, 0, np.int64)
+    order = np.argsort(out_id)  # out_ids are unique (an output is spent once): any sort agrees
+    cols: dict[str, np.ndarray] = {"out_id": out_id[order]}
+    del out_id
+    for k, col, dtype in ((1, "tx_id", np.int64), (2, "vin", np.int32), (3, "height", np.int32)):
+        cols[col] = _take_column(chunks, k, dtype)[order]
+    chunks.clear()
+    del order
+    tbl = pa.table(cols, schema=TABLES["spends"])
+    del cols
     w = PartWriter(path, TABLES["spends"])
     w.write(tbl)
+    del tbl
     return w.close()
+
+
+def _release_memory() -> None:
+    """Hand freed memory back to the system: pyarrow's pool and glibc's arenas (the prepare,
+    write and hash threads' arenas keep what their batches freed otherwise)."""
+    pa.default_memory_pool().release_unused()
+    if _malloc_trim is not None:
+        _malloc_trim(0)
+
+
+def _libc_malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_size_t]
+    fn.restype = ctypes.c_int
+    return cast("Callable[[int], int]", fn)
+
+
+_malloc_trim = _libc_malloc_trim()
 
 
 def _checkpoint(
