@@ -577,13 +577,20 @@ def _check_links(
         .limit(1)
         .collect()
     )
+
+    def located(tx_id: int) -> str:
+        """``block HASH at height H (file offset): tx TXID`` of a transaction."""
+        tx = txs.where(F.col("tx_id") == tx_id).select("txid", "height").collect()[0]
+        block = blocks.where(F.col("height") == tx["height"]).select("hash").collect()[0]
+        return (
+            f"block {bytes(block['hash']).hex()} at height {tx['height']} "
+            f"({where(tx['height'])}): tx {bytes(tx['txid']).hex()}"
+        )
+
     if missing:
         row = missing[0]
-        tx = txs.where(F.col("tx_id") == row["tx_id"]).select("txid", "height").collect()[0]
-        block = blocks.where(F.col("height") == tx["height"]).select("hash").collect()[0]
         raise BlockDataError(
-            f"block {bytes(block['hash']).hex()} at height {tx['height']} "
-            f"({where(tx['height'])}): tx {bytes(tx['txid']).hex()} input {row['vin']} spends "
+            f"{located(row['tx_id'])} input {row['vin']} spends "
             f"unknown output {bytes(row['prev_txid']).hex()}:{row['prev_vout']}"
         )
     twice = (
@@ -597,12 +604,8 @@ def _check_links(
     )
     if twice:
         row = twice[0]
-        tx = txs.where(F.col("tx_id") == row["tx_id"]).select("txid", "height").collect()[0]
-        block = blocks.where(F.col("height") == tx["height"]).select("hash").collect()[0]
         raise BlockDataError(
-            f"block {bytes(block['hash']).hex()} at height {tx['height']} "
-            f"({where(tx['height'])}): tx {bytes(tx['txid']).hex()} spends output "
-            f"{row['out_id']}, which an earlier input spent"
+            f"{located(row['tx_id'])} spends output {row['out_id']}, which an earlier input spent"
         )
 
 
