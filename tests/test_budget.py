@@ -85,3 +85,17 @@ def test_bad_memory_limit_exits_2_naming_it(
     code, _, err = cli_run(*verb, "--data", str(regtest_dataset), "--memory-limit", "lots")
     assert code == 2
     assert err.strip().count("\n") == 0 and "'lots'" in err
+
+
+def test_peak_of_a_child_is_its_own_not_its_parents() -> None:
+    """``ru_maxrss`` keeps the parent's high-water mark across fork and exec; the peak a
+    child reports must be its own (here a parent holding 400 MiB starts a small child)."""
+    import subprocess
+    import sys
+
+    held = bytearray(400 << 20)
+    held[::4096] = b"\x01" * len(held[::4096])  # touch every page
+    code = "from chainsleuth.budget import peak_rss_bytes; print(peak_rss_bytes())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert int(out.stdout) < 300 << 20
+    assert held[0] == 1

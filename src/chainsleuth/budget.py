@@ -134,9 +134,19 @@ class MemoryBudget:
 
 
 def peak_rss_bytes() -> int:
-    """Peak resident memory of this process so far (Linux reports KiB).
+    """Peak resident memory of this process so far: ``VmHWM`` of ``/proc/self/status`` where
+    there is one (``ru_maxrss`` also keeps the high-water mark of the process it was forked
+    from, before ``exec``: a child of a large parent would report the parent's size), else
+    ``ru_maxrss`` (Linux reports KiB).
 
     >>> peak_rss_bytes() > 0
     True
     """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
