@@ -35,6 +35,7 @@ import numpy as np
 
 import chainsleuth
 from chainsleuth.errors import InputError
+from chainsleuth.investigate.customers import HUB_RECEIPTS, MAX_GROUP_CLUSTERS, MAX_SEARCH_ENTRIES
 from chainsleuth.investigate.service import (
     Exposure,
     Investigation,
@@ -316,6 +317,26 @@ def _group_rows(inv: Investigation, names: _Names) -> list[dict[str, Any]]:
     return out
 
 
+def _grouping(inv: Investigation) -> dict[str, Any]:
+    """How the customer grouping was bounded: links held back by the group size bound, and
+    what the shared-deposit-address search read (``capped``: its bound stopped it early)."""
+    groups = inv.groups
+    if groups is None:
+        return {}
+    search = groups.deposit_search
+    return {
+        "max_group_clusters": MAX_GROUP_CLUSTERS,
+        "held_links": len(groups.held),
+        "deposit_search": {
+            "entries_read": search.entries_read,
+            "max_entries": MAX_SEARCH_ENTRIES,
+            "hub_addresses_skipped": search.hub_addresses,
+            "hub_receipts": HUB_RECEIPTS,
+            "capped": search.capped,
+        },
+    }
+
+
 def _summary(inv: Investigation) -> dict[str, Any]:
     prof = inv.profile
     by_entity: dict[str, int] = {}
@@ -436,6 +457,7 @@ def _case_json(ds: Dataset, inv: Investigation, names: _Names) -> dict[str, Any]
         },
         "customers": sorted({p.customer for p in inv.payments}),
         "customer_groups": _group_rows(inv, names),
+        "customer_grouping": _grouping(inv),
         "cashouts": _outflow_rows(inv.cashouts, names),
         "outflows": _outflow_rows(inv.outflows, names),
         "exposure": [_exposure_row(e, txid) for e in inv.exposure],

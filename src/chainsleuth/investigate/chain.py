@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from chainsleuth.store.dataset import Dataset
     from chainsleuth.store.rows import PartRows
 
-__all__ = ["CaseChain", "entry_tx", "node_entries", "plain", "tx_set"]
+__all__ = ["CaseChain", "concat_ranges", "entry_tx", "node_entries", "plain", "tx_set"]
 
 I64 = NDArray[np.int64]
 
@@ -107,10 +107,10 @@ def tx_set(positions: I64) -> I64:
     return np.unique(np.asarray(positions, dtype=np.int64))
 
 
-def _ranges(lo: I64, hi: I64) -> I64:
+def concat_ranges(lo: I64, hi: I64) -> I64:
     """The concatenated ranges ``lo[k]:hi[k]``.
 
-    >>> _ranges(np.array([0, 5]), np.array([2, 6])).tolist()
+    >>> concat_ranges(np.array([0, 5]), np.array([2, 6])).tolist()
     [0, 1, 5]
     """
     n = hi - lo
@@ -273,8 +273,8 @@ class CaseChain:
         i1 = np.asarray(g.tx_in_start[txs + 1], dtype=np.int64)
         o0 = np.asarray(g.tx_out_start[txs], dtype=np.int64)
         o1 = np.asarray(g.tx_out_start[txs + 1], dtype=np.int64)
-        ins = _ranges(i0, i1)
-        outs = _ranges(o0, o1)
+        ins = concat_ranges(i0, i1)
+        outs = concat_ranges(o0, o1)
         in_addr = self.in_addr(ins)
         out_addr = self.out_addr(outs)
         both = np.concatenate([in_addr, out_addr])

@@ -15,7 +15,10 @@ clusters. Rules (``GROUP_RULES``):
   cluster is the spender's wallet;
 - ``shared-deposit-address``: two clusters that each alone pay the same address of an
   exchange-attributed cluster (an exchange gives each account holder its own deposit
-  address): one account holder;
+  address): one account holder. Looked for from the payers outwards (the deposit addresses
+  they pay, every payer of those, their deposit addresses, … to a fixpoint), never over all
+  of an exchange's receipts; an address paid more than ``HUB_RECEIPTS`` times is no one
+  account's and links nobody;
 - ``reused-order-address``: two payer clusters paying the same service deposit address (a
   service hands out one address per order; customers re-use their own).
 
@@ -54,7 +57,13 @@ from numpy.typing import NDArray
 from chainsleuth.heuristics.change import ChangeContext, signals_of
 from chainsleuth.heuristics.consensus import consensus_change
 from chainsleuth.heuristics.view import ChainView
-from chainsleuth.investigate.chain import CaseChain, entry_tx, node_entries, tx_set
+from chainsleuth.investigate.chain import (
+    CaseChain,
+    concat_ranges,
+    entry_tx,
+    node_entries,
+    tx_set,
+)
 from chainsleuth.investigate.expand import recv_txs, spend_txs
 from chainsleuth.trace.flowgraph import FlowGraph
 from chainsleuth.trace.labels import NodeLabels
@@ -62,8 +71,12 @@ from chainsleuth.trace.labels import NodeLabels
 __all__ = [
     "GROUP_CHANGE_HEURISTICS",
     "GROUP_RULES",
+    "HUB_RECEIPTS",
+    "MAX_GROUP_CLUSTERS",
+    "MAX_SEARCH_ENTRIES",
     "RULE_CONFIDENCE",
     "CustomerGroups",
+    "DepositSearch",
     "GroupLink",
     "group_customers",
 ]
@@ -92,6 +105,14 @@ GROUP_CHANGE_MIN_AGREE = 1
 MAX_GROUP_CLUSTERS = 500
 """A group never grows past this many clusters; larger unions are held back."""
 
+HUB_RECEIPTS = 10_000
+"""A deposit address paid more often than this is not one account holder's: no
+``shared-deposit-address`` links through it."""
+
+MAX_SEARCH_ENTRIES = 4_000_000
+"""The shared-deposit-address search reads at most this many spend and receipt entries (about
+240 MB of RAM at 60 B each); a case that needs more is marked ``capped``."""
+
 
 @dataclass(frozen=True, slots=True)
 class GroupLink:
@@ -103,6 +124,21 @@ class GroupLink:
     tx: int
     """transaction position (in the flow graph) behind the link"""
     confidence: float
+
+
+@dataclass(slots=True)
+class DepositSearch:
+    """What the shared-deposit-address search read: bounded by entries, not by the chain.
+
+    >>> DepositSearch().capped
+    False
+    """
+
+    entries_read: int = 0
+    hub_addresses: int = 0
+    """deposit addresses skipped: paid more than ``HUB_RECEIPTS`` times (not one account's)"""
+    capped: bool = False
+    """the entry bound stopped the search before its fixpoint"""
 
 
 @dataclass(slots=True)
@@ -121,6 +157,8 @@ class CustomerGroups:
     """links refused by the group size bound"""
     account_leads: set[int] = field(default_factory=set)
     """groups of one payment made straight from an attributed cluster (an exchange account)"""
+    deposit_search: DepositSearch = field(default_factory=lambda: DepositSearch())
+    """what the shared-deposit-address search read, and whether its bound stopped it"""
 
     @property
     def n_groups(self) -> int:
@@ -208,12 +246,24 @@ def _payment_change(
 
 
 def _sole_payers(graph: FlowGraph, txs: I64) -> I64:
-    """Per transaction of ``txs``: the one node every input entry belongs to, else -1."""
+    """Per transaction of ``txs``: the one node every input entry belongs to, else -1.
+
+    >>> from chainsleuth.trace.flowgraph import _tiny_view
+    >>> _sole_payers(FlowGraph.from_view(_tiny_view()), np.array([0, 1])).tolist()
+    [-1, 0]
+    """
+    txs = np.asarray(txs, dtype=np.int64)
     out = np.full(len(txs), -1, dtype=np.int64)
-    for k, t in enumerate(txs.tolist()):
-        ins = np.asarray(graph.in_node[graph.tx_in_start[t] : graph.tx_in_start[t + 1]])
-        if len(ins) and (ins == ins[0]).all():
-            out[k] = ins[0]
+    i0 = np.asarray(graph.tx_in_start[txs], dtype=np.int64)
+    n = np.asarray(graph.tx_in_start[txs + 1], dtype=np.int64) - i0
+    has = n > 0
+    if not has.any():
+        return out
+    ins = np.asarray(graph.in_node[concat_ranges(i0, i0 + n)], dtype=np.int64)
+    starts = (np.cumsum(n) - n)[has]
+    lo = np.minimum.reduceat(ins, starts)
+    hi = np.maximum.reduceat(ins, starts)
+    out[has] = np.where(lo == hi, lo, -1)
     return out
 
 
@@ -242,17 +292,88 @@ def _change_links(
 
 
 def _shared_addresses(
-    graph: FlowGraph, chain: CaseChain, outside: _Outside, deposit: I64
+    graph: FlowGraph,
+    chain: CaseChain,
+    outside: _Outside,
+    deposit: I64,
+    seeds: Iterable[int],
+    *,
+    max_entries: int = MAX_SEARCH_ENTRIES,
+    hub_receipts: int = HUB_RECEIPTS,
+    stats: DepositSearch | None = None,
 ) -> list[tuple[int, int, int]]:
-    """Pairs of outside clusters paying one address of a deposit (exchange) cluster alone;
-    from the deposit clusters' receipts."""
-    pos = node_entries(graph.node_recv_start, graph.node_recv, deposit)
-    out_tx = entry_tx(graph.tx_out_start, pos)
-    txs = tx_set(out_tx)
-    who = _sole_payers(graph, txs)[np.searchsorted(txs, out_tx)]
-    addr = chain.out_addr(pos)
-    keep = (who >= 0) & outside.mask(who) & (addr >= 0)
-    return _pairs_by_key(addr[keep], who[keep], out_tx[keep])
+    """Pairs of outside clusters paying one address of a deposit (exchange) cluster alone, in
+    the part of the cluster ↔ deposit-address graph reachable from ``seeds``.
+
+    A fixpoint from the seeds: the deposit addresses the reached clusters pay alone (from
+    their spends), then every receipt of those addresses (the address-level graph), whose sole
+    payers are reached in turn. Links found elsewhere could never join a group holding a
+    payment, so they are not looked for; the links found are exactly those of the exhaustive
+    pairing over all deposit receipts, restricted to the components of the seeds. Reads at most
+    ``max_entries`` spend and receipt entries (RAM: about 60 B per entry read), whatever the
+    size of the exchange clusters; addresses paid more than ``hub_receipts`` times are skipped.
+    """
+    stats = stats if stats is not None else DepositSearch()
+    deposit = np.asarray(deposit, dtype=np.int64)
+    frontier = np.array(sorted({int(s) for s in seeds if outside[int(s)]}), dtype=np.int64)
+    if not len(deposit) or not len(frontier):
+        return []
+    seen_nodes = frontier
+    seen_addrs = np.zeros(0, dtype=np.int64)
+    parts: list[tuple[I64, I64, I64]] = []
+    addr_graph = chain.addr
+    while len(frontier) and not stats.capped:
+        # 1. deposit addresses the frontier pays alone
+        n_spend = np.asarray(graph.node_spend_start[frontier + 1], dtype=np.int64) - np.asarray(
+            graph.node_spend_start[frontier], dtype=np.int64
+        )
+        frontier, cost = _within(frontier, n_spend, max_entries - stats.entries_read, stats)
+        stats.entries_read += cost
+        spent = node_entries(graph.node_spend_start, graph.node_spend, frontier)
+        txs = tx_set(entry_tx(graph.tx_in_start, spent))
+        txs = txs[np.isin(_sole_payers(graph, txs), frontier)]
+        o0 = np.asarray(graph.tx_out_start[txs], dtype=np.int64)
+        outs = concat_ranges(o0, np.asarray(graph.tx_out_start[txs + 1], dtype=np.int64))
+        outs = outs[np.isin(np.asarray(graph.out_node[outs], dtype=np.int64), deposit)]
+        addrs = np.unique(chain.out_addr(outs))
+        addrs = np.setdiff1d(addrs[addrs >= 0], seen_addrs, assume_unique=True)
+        seen_addrs = np.union1d(seen_addrs, addrs)
+        # 2. every receipt of those addresses, and its sole payer
+        n_recv = np.asarray(addr_graph.node_recv_start[addrs + 1], dtype=np.int64) - np.asarray(
+            addr_graph.node_recv_start[addrs], dtype=np.int64
+        )
+        hub = n_recv > hub_receipts
+        stats.hub_addresses += int(hub.sum())
+        addrs, n_recv = addrs[~hub], n_recv[~hub]
+        addrs, cost = _within(addrs, n_recv, max_entries - stats.entries_read, stats)
+        stats.entries_read += cost
+        pos = node_entries(addr_graph.node_recv_start, addr_graph.node_recv, addrs)
+        out_tx = entry_tx(graph.tx_out_start, pos)
+        who = _sole_payers(graph, out_tx)
+        keep = (who >= 0) & outside.mask(who)
+        parts.append((chain.out_addr(pos[keep]), who[keep], out_tx[keep]))
+        frontier = np.setdiff1d(np.unique(who[keep]), seen_nodes, assume_unique=True)
+        seen_nodes = np.union1d(seen_nodes, frontier)
+    if not parts:
+        return []
+    addr, who, tx = (np.concatenate([p[k] for p in parts]) for k in range(3))
+    return _pairs_by_key(addr, who, tx)
+
+
+def _within(items: I64, cost: I64, room: int, stats: DepositSearch) -> tuple[I64, int]:
+    """The cheapest ``items`` (ties by value) whose summed ``cost`` fits ``room``, and that
+    cost; marks ``stats`` capped when some are left out.
+
+    >>> s = DepositSearch()
+    >>> _within(np.array([7, 3, 5]), np.array([4, 1, 2]), 3, s), s.capped
+    ((array([3, 5]), 3), True)
+    """
+    order = np.lexsort((items, cost))
+    total = np.cumsum(cost[order])
+    fits = int(np.searchsorted(total, room, side="right"))
+    if fits < len(items):
+        stats.capped = True
+    return items[order[:fits]], int(total[fits - 1]) if fits else 0
 
 
 def _pairs_by_key(key: I64, who: I64, tx: I64) -> list[tuple[int, int, int]]:
@@ -278,10 +399,14 @@ def group_customers(
     *,
     deposit_categories: Sequence[str] = ("exchange",),
     max_group_clusters: int = MAX_GROUP_CLUSTERS,
+    max_search_entries: int = MAX_SEARCH_ENTRIES,
+    hub_receipts: int = HUB_RECEIPTS,
 ) -> CustomerGroups:
     """Group the payer clusters of ``payments`` ((tx, payer cluster, service address) each)
     into customers (see the module docstring). ``members`` are the service's clusters.
-    Every rule reads the entries of the payer or deposit clusters only.
+    Every rule reads the entries of the payer clusters, or of the deposit addresses reached
+    from them (at most ``max_search_entries``; addresses paid more than ``hub_receipts``
+    times are skipped).
 
     The module docstring has a runnable example.
     """
@@ -303,8 +428,24 @@ def group_customers(
                 if k[0] in payer_of or k[1] in payer_of
             ],
         ),
-        ("shared-deposit-address", _shared_addresses(graph, chain, outside, deposit)),
     ]
+    # every cluster another rule reaches starts the deposit-address search
+    seeds = payer_of.union(*({a, b} for _r, links in candidates for a, b, _t in links))
+    candidates.append(
+        (
+            "shared-deposit-address",
+            _shared_addresses(
+                graph,
+                chain,
+                outside,
+                deposit,
+                seeds,
+                max_entries=max_search_entries,
+                hub_receipts=hub_receipts,
+                stats=out.deposit_search,
+            ),
+        )
+    )
     direct = [(a, p, t) for t, p, a in ordered if outside[p]]
     if direct:
         arr = np.array(direct, dtype=np.int64)
