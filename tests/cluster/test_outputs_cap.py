@@ -19,12 +19,26 @@ from chainsleuth.store.dataset import Dataset
 
 def test_counts_saturate() -> None:
     n = np.zeros(3, np.uint16)
-    add_counts(n, 1, np.array([OUTPUTS_CAP - 1, 7], np.int64))
-    add_counts(n, 1, np.array([5, 1], np.int64))
+    add_counts(n, np.repeat(np.array([1, 2]), [OUTPUTS_CAP - 1, 7]))
+    add_counts(n, np.repeat(np.array([1, 2]), [5, 1]))
     assert n.tolist() == [0, OUTPUTS_CAP, 8]
     wide = np.zeros(1, np.uint32)
-    add_counts(wide, 0, np.array([OUTPUTS_CAP + 10], np.int64))
+    add_counts(wide, np.zeros(OUTPUTS_CAP + 10, np.int64))
     assert wide.tolist() == [OUTPUTS_CAP + 10]
+
+
+def test_counts_touch_only_the_paid_ids() -> None:
+    """A window paying address 0 and the newest address counts into a memory-mapped array
+    without scratch over the range between them (the former bincount's 8 B per address)."""
+    import tracemalloc
+
+    n = np.zeros(50_000_000, np.uint16)
+    tracemalloc.start()
+    add_counts(n, np.array([0, 49_999_999, 0], np.int64))
+    _now, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 1 << 20
+    assert n[0] == 2 and n[-1] == 1 and int(n.sum()) == 3
 
 
 def test_shipped_model_cannot_tell_a_capped_count_apart(regtest_dataset: Path) -> None:

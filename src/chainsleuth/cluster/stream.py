@@ -60,6 +60,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from numba import njit
 from numpy.typing import NDArray
 
 from chainsleuth.cluster.links import Links
@@ -131,16 +132,25 @@ def outputs_dtype(spec: HeuristicSpec) -> type[np.unsignedinteger[Any]]:
     return np.uint16
 
 
-def add_counts(n_outputs: NDArray[np.unsignedinteger[Any]], lo: int, counts: I64) -> None:
-    """Add ``counts`` to ``n_outputs[lo:]``, saturating at the dtype's largest value.
+def add_counts(n_outputs: NDArray[np.unsignedinteger[Any]], paid: I64) -> None:
+    """Count one output for each address id in ``paid`` into ``n_outputs``, saturating at
+    the dtype's largest value. Touches the paid entries only: no scratch beyond ``paid``
+    (a window pays addresses from id 0 to the newest; a per-range count was 8 B per address
+    of that range, 478 MB at 60 M addresses).
 
-    >>> n = np.array([65530, 1], np.uint16)
-    >>> add_counts(n, 0, np.array([10, 2])); n.tolist()
-    [65535, 3]
+    >>> n = np.array([65530, 1, 0], np.uint16)
+    >>> add_counts(n, np.array([0] * 10 + [1, 1])); n.tolist()
+    [65535, 3, 0]
     """
-    part = n_outputs[lo : lo + len(counts)]
-    top = int(np.iinfo(part.dtype).max)
-    part[:] = np.minimum(part.astype(np.int64) + counts, top)
+    top = int(np.iinfo(n_outputs.dtype).max)
+    _add_counts(np.asarray(n_outputs), np.asarray(paid, dtype=np.int64), top)
+
+
+@njit(cache=True, nogil=True)
+def _add_counts(n_outputs: NDArray[Any], paid: I64, top: int) -> None:  # pragma: no cover
+    for a in paid:
+        if n_outputs[a] < top:
+            n_outputs[a] += 1
 
 
 def side_array_bytes(spec: HeuristicSpec, n_addr: int, n_tx: int, *, actors: bool) -> int:
@@ -280,11 +290,7 @@ class StreamPass:
             return ChainFacts(n_outputs, codes, detail, cospend)
         for lw in self.windows("reading facts"):
             view, t0 = lw.view, int(lw.window.tx_lo)
-            paid = view.out_addr[view.out_addr >= 0]
-            if len(paid):
-                lo = int(paid.min())
-                counts = np.bincount(paid - lo)
-                add_counts(n_outputs, lo, counts)
+            add_counts(n_outputs, view.out_addr[view.out_addr >= 0])
             codes[t0 : t0 + view.n_tx] = tx_codes(view)
             if detail is not None:
                 detail.put(t0, TxDetail.of_view(view))
