@@ -72,7 +72,12 @@ from chainsleuth.ingest.state import (
 )
 from chainsleuth.interrupt import Interrupted, deferred
 from chainsleuth.store.catalog import write_catalog
-from chainsleuth.store.lookup import INDEX_DIR, build_partition_indexes, partition_index_files
+from chainsleuth.store.lookup import (
+    BUILD_BUDGET,
+    INDEX_DIR,
+    build_partition_indexes,
+    partition_index_files,
+)
 from chainsleuth.store.manifest import Manifest, Partition
 from chainsleuth.store.parts import TMP_SUFFIX, PartWriter, part_name, sha256_file
 from chainsleuth.store.schema import STORED_TABLES, TABLES
@@ -330,7 +335,7 @@ def ingest_blocks(
                 try:
                     part = _ingest_partition(
                         src, lo, hi, span, state, net, data, manifest, pool, marks,
-                        plan.batch_bytes,
+                        plan.batch_bytes, plan.work,
                     )  # fmt: skip
                 except BlockDataError:
                     # Keep what was completed before the bad block, then report it. The indexes
@@ -582,8 +587,10 @@ def _ingest_partition(
     pool: Executor | None = None,
     marks: _Marks | None = None,
     batch_bytes: int = BATCH_BYTES,
+    index_bytes: int = BUILD_BUDGET,
 ) -> Partition:
-    """Stream one partition's batches into its parts; its spends into its ``spends`` part.
+    """Stream one partition's batches into its parts; its spends into its ``spends`` part;
+    then its lookup indexes within ``index_bytes`` (the work share, idle by then).
 
     ``marks.dirty`` is set from the first batch linked until the partition is recorded: the
     indexes in memory are then no checkpoint's."""
@@ -625,7 +632,7 @@ def _ingest_partition(
     # partition's sorted point-lookup indexes (store/lookup.py), immutable like its parts
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="chainsleuth-sha256") as hasher:
         digests = {t: hasher.submit(sha256_file, tables / t / name) for t in STORED_TABLES}
-        index_files = build_partition_indexes(data, name)
+        index_files = build_partition_indexes(data, name, index_bytes)
         for t in STORED_TABLES:
             manifest.files[f"tables/{t}/{name}"] = digests[t].result()
     manifest.files.update(index_files)

@@ -1,7 +1,8 @@
 """Point lookups without scans: sorted per-partition index files and the :class:`Lookup` over them.
 
 The ingest calls :func:`build_partition_indexes` once a partition's parts are closed. It reads
-those parts and writes one immutable file per kind under ``DATASET/index/<kind>/<part>.npy``
+those parts (within a byte budget: sorted runs on disk beyond it) and writes one immutable file
+per kind under ``DATASET/index/<kind>/<part>.npy``
 (temp file + fsync + rename; the same parts give the same bytes). Every file is a 1-D
 little-endian ``uint64`` ``.npy``: a 4-word header ``[MAGIC, bits, base, n]`` and ``n`` sorted
 keys. A key packs a value in its high bits and a row offset (``< 2**bits``, ``bits`` wide
@@ -55,10 +56,11 @@ from __future__ import annotations
 
 import mmap
 import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import BinaryIO
 
 import duckdb
 import numpy as np
@@ -70,11 +72,13 @@ from numpy.typing import NDArray
 from chainsleuth.chain.address import address_to_script
 from chainsleuth.chain.network import Network
 from chainsleuth.errors import DatasetError, InputError
+from chainsleuth.scratch import make_scratch_folder
 from chainsleuth.store.manifest import Manifest
 from chainsleuth.store.parts import TMP_SUFFIX, part_name, sha256_file
 from chainsleuth.store.rows import PartRows, numpy_of
 
 __all__ = [
+    "BUILD_BUDGET",
     "INDEX_DIR",
     "INDEX_KINDS",
     "MAGIC",
@@ -238,139 +242,501 @@ def index_file_name(kind: str, name: str) -> str:
     return f"{INDEX_DIR}/{kind}/{stem}.npy"
 
 
-class _Built(NamedTuple):
-    bits: int
-    base: int
-    keys: U64
-    extra: U64 | None = None
+BUILD_BUDGET = 256 << 20
+"""Default byte budget of :func:`build_partition_indexes` (the ingest passes the work share of
+its memory plan, idle at a partition's end)."""
+_READ_ROWS = 65_536
+"""The most rows per Parquet batch read."""
+_READ_BYTES = 128
+"""Budgeted bytes per row of a batch being read: its columns (at most a txid and an id) and
+the key temporaries made from them."""
+_BUFFER = 1 << 20
+"""Bytes of Parquet read buffer per column read."""
+_SLICE_ROWS = 1 << 18
+"""Keys per slice when ``addr_key``'s second words are gathered in key order."""
+_RUN_BYTES = (8, 16)
+"""Bytes per row of a sort buffer: a key (and ``addr_key``'s second word)."""
+_MERGE_BYTES = (24, 64)
+"""Bytes per row of a merge window: the runs' blocks, their concatenation and its sort (and
+for ``addr_key`` the second words, the order and both gathered)."""
 
 
-def _read(path: Path, columns: list[str], dictionary: tuple[str, ...] = ()) -> pa.Table:
-    return pq.ParquetFile(path, read_dictionary=list(dictionary)).read(columns=columns)
-
-
-def _ids(col: pa.ChunkedArray) -> I64:
-    """An int64 column without nulls as numpy."""
-    return np.asarray(numpy_of(col), dtype=np.int64)
-
-
-def _first(ids: I64, what: str) -> int:
-    """The first id of a part's dense id column (checked: consecutive from there)."""
-    first = int(ids[0]) if ids.size else 0
-    if ids.size and (int(ids[-1]) != first + ids.size - 1 or (np.diff(ids) != 1).any()):
-        raise DatasetError(f"{what} ids of a part are not consecutive")
-    return first
-
-
-def build_partition_indexes(data: Path | str, name: str) -> dict[str, str]:
+def build_partition_indexes(
+    data: Path | str, name: str, budget: int = BUILD_BUDGET
+) -> dict[str, str]:
     """Write the index files of one partition's parts; returns ``{relative path: sha256}``.
 
     ``name`` is the partition's part name (``h000001000-000001999.parquet``); the parts
-    ``tables/{txs,outputs,inputs,spends,addresses}/<name>`` must be closed. Memory: the
-    partition's key columns (about 50 bytes per output). Same parts, same bytes: a partition
-    redone after a crash gets identical files (each replaced atomically).
+    ``tables/{txs,outputs,inputs,spends,addresses}/<name>`` must be closed. Same parts, same
+    bytes: a partition redone after a crash gets identical files (each replaced atomically),
+    whatever ``budget``.
+
+    Memory is bounded by ``budget`` bytes (plus the Parquet reader's buffers of one row group
+    per column read, and one row group of the ``outputs`` script keys, 4 MiB). One kind is built
+    at a time, reading only its columns, in batches of at most ``budget / 512`` rows (65,536;
+    ``_READ_BYTES`` = 128 B budgeted per row read). Its keys go into a sort buffer of
+    **8 B per key** (``addr_key``: **16 B**, the key and its second word) holding
+    ``(budget - batch) / 8`` (``/ 16``) keys:
+
+    ========  ==================================  ====================  =============
+    kind      keys (rows)                         reads                 B/key in RAM
+    ========  ==================================  ====================  =============
+    txid      transactions                        txs tx_id, txid       8
+    addr_out  outputs with an address             outputs out_id,       8
+                                                  addr_id
+    addr_key  addresses first seen                addresses addr_id,    16
+                                                  first_out_id
+                                                  (address if bare
+                                                  multisig); outputs
+                                                  script_key by row
+                                                  group
+    addr_in   inputs with an address              inputs addr_id        8
+    spend     spends                              spends out_id, tx_id  8
+    ========  ==================================  ====================  =============
+
+    A kind whose keys fit the buffer is sorted in place and written. Beyond it, each full
+    buffer is sorted and written as a run under ``DATASET/_tmp/lookup-<pid>-*`` (deleted at
+    the end; 8 or 16 B per key on disk), then the runs are merged into the file through a
+    window of ``budget / 24`` keys (``budget / 64`` for ``addr_key``: the blocks read from the
+    runs, their concatenation, its order and the gathered words). A 2 M-transaction partition
+    (5.2 M outputs, 4 M addresses) is built in RAM within 72 MiB; within 64 MiB (the work share
+    of a 512M ingest) ``addr_key`` is merged from two runs. The old build held every kind's
+    columns and keys at once: ~1.2 GiB for that partition.
     """
     data = Path(data)
     name = name if name.endswith(".parquet") else name + ".parquet"
     tables = data / "tables"
-    txs = _read(tables / "txs" / name, ["tx_id", "txid"])
-    outs = _read(tables / "outputs" / name, ["out_id", "addr_id", "script_key"])
-    ins = _read(tables / "inputs" / name, ["addr_id"])
-    spends = _read(tables / "spends" / name, ["out_id", "tx_id"])
-    addrs = _read(
-        tables / "addresses" / name, ["addr_id", "script_type", "first_out_id"], ("script_type",)
-    )
-    tx_ids = _ids(txs.column("tx_id"))
-    first_tx = _first(tx_ids, "tx")
-    out_ids = _ids(outs.column("out_id"))
-    first_out = _first(out_ids, "output")
-    addr_ids = _ids(addrs.column("addr_id"))
-    first_addr = _first(addr_ids, "address")
-
-    bits = _bits(tx_ids.size)
-    prefix = txid_prefixes(txs.column("txid")) >> np.uint64(bits)
-    txid = _Built(bits, first_tx, pack_keys(prefix, tx_ids - first_tx, bits))
-
-    bits = _bits(addr_ids.size)
-    k0, k1 = _address_keys(outs, addrs, first_out, tables / "addresses" / name)
-    keys = pack_keys(k0 >> np.uint64(bits), addr_ids - first_addr, bits)
-    # k1 follows the sorted keys: the offset in a key's low bits is its address's row
-    addr_key = _Built(bits, first_addr, keys, k1[(keys & np.uint64((1 << bits) - 1)).astype(int)])
-
-    spent = _ids(spends.column("out_id")).astype(np.uint64)
-    bits = _bits(tx_ids.size)
-    spend = _Built(bits, first_tx, pack_keys(spent, _ids(spends.column("tx_id")) - first_tx, bits))
-
-    built = {
-        "txid": txid,
-        "addr_key": addr_key,
-        "addr_out": _owner_index(outs.column("addr_id"), first_out),
-        "addr_in": _owner_index(ins.column("addr_id"), 0),
-        "spend": spend,
-    }
+    spill = _Spill(data / "_tmp")
+    try:
+        first_tx, n_tx = _build_txid(
+            tables / "txs" / name, data / index_file_name("txid", name), budget, spill
+        )
+        first_out = _build_owner(
+            tables / "outputs" / name,
+            "out_id",
+            data / index_file_name("addr_out", name),
+            budget,
+            spill,
+        )
+        _build_addr_key(
+            tables / "addresses" / name,
+            tables / "outputs" / name,
+            first_out,
+            data / index_file_name("addr_key", name),
+            budget,
+            spill,
+        )
+        _build_owner(
+            tables / "inputs" / name, None, data / index_file_name("addr_in", name), budget, spill
+        )
+        _build_spend(
+            tables / "spends" / name,
+            first_tx,
+            n_tx,
+            data / index_file_name("spend", name),
+            budget,
+            spill,
+        )
+    finally:
+        spill.close()
     files: dict[str, str] = {}
     for kind in INDEX_KINDS:
         rel = index_file_name(kind, name)
-        _write_index(data / rel, built[kind])
         files[rel] = sha256_file(data / rel)
     return files
 
 
-def _owner_index(addr_col: pa.ChunkedArray, base: int) -> _Built:
-    """``addr_id << bits | row`` of the rows with an address (``addr_out``, ``addr_in``)."""
-    owner = numpy_of(addr_col, -1)
-    rows = np.flatnonzero(owner >= 0).astype(np.int64)
-    bits = _bits(owner.size)
-    return _Built(bits, base, pack_keys(owner[rows].astype(np.uint64), rows, bits))
+def _ids(col: pa.Array | pa.ChunkedArray) -> I64:
+    """An int64 column as numpy (nulls as 0)."""
+    return np.asarray(numpy_of(col), dtype=np.int64)
 
 
-def _address_keys(
-    outs: pa.Table, addrs: pa.Table, first_out: int, addr_part: Path
-) -> tuple[U64, U64]:
-    """Script keys of the partition's new addresses: the ``script_key`` of each one's first
-    output, or for bare multisig (``ms:`` pseudo-addresses) the murmur3 of the address string.
+class _Consecutive:
+    """The first id of a part's dense id column, checked batch by batch: consecutive from
+    there."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.first: int | None = None
+        self.next = 0
+
+    def add(self, ids: I64) -> None:
+        if ids.size == 0:
+            return
+        if self.first is None:
+            self.first = self.next = int(ids[0])
+        if int(ids[0]) != self.next or (ids.size > 1 and bool((np.diff(ids) != 1).any())):
+            raise DatasetError(f"{self.what} ids of a part are not consecutive")
+        self.next += int(ids.size)
+
+    @property
+    def base(self) -> int:
+        """The first id (0 for an empty part)."""
+        return 0 if self.first is None else self.first
+
+
+@dataclass(slots=True)
+class _Spill:
+    """A scratch folder for sorted runs, made on first use, removed by :meth:`close`."""
+
+    root: Path
+    folder: Path | None = None
+    count: int = 0
+
+    def new(self) -> Path:
+        if self.folder is None:
+            self.folder = make_scratch_folder(self.root, "lookup")
+        self.count += 1
+        return self.folder / f"run-{self.count:06d}.u64"
+
+    def close(self) -> None:
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
+
+
+def _parquet(path: Path, dictionary: tuple[str, ...] = ()) -> pq.ParquetFile:
+    """A part opened for streaming: pages read through a 1 MiB buffer, not the whole file's
+    column chunks buffered ahead (pyarrow's default: 71 MiB of pool for a 2 M-tx ``txs``
+    part read 65,536 rows at a time, 9 MiB this way)."""
+    return pq.ParquetFile(
+        path, read_dictionary=list(dictionary) or None, pre_buffer=False, buffer_size=_BUFFER
+    )
+
+
+def _read_rows(budget: int) -> int:
+    """Rows per Parquet batch under ``budget`` (at most a quarter of it)."""
+    return max(1, min(_READ_ROWS, budget // (4 * _READ_BYTES)))
+
+
+def _put(fh: BinaryIO, words: U64) -> None:
+    fh.write(np.ascontiguousarray(words, dtype="<u8").data)
+
+
+def _get(path: Path, start: int, count: int) -> U64:
+    """``count`` words of ``path`` from word ``start``."""
+    with open(path, "rb") as fh:
+        fh.seek(8 * start)
+        words = np.fromfile(fh, dtype="<u8", count=count)
+    if words.size != count:
+        raise DatasetError(f"truncated sort run: {path}")
+    return words.astype(np.uint64, copy=False)
+
+
+class _Sorter:
+    """Keys ``high << bits | offset`` (and with ``extra`` one more word each) sorted in a
+    buffer of ``cap`` rows, in runs on disk when more come, written as an index file by
+    :meth:`finish`. The extra words must be added in offset order from 0 (``addr_key``: a
+    key's offset is its address's row), so a sorted key finds its word by its offset.
     """
-    if addrs.num_rows == 0:
-        return np.zeros(0, np.uint64), np.zeros(0, np.uint64)
-    col = outs.column("script_key").combine_chunks()
-    flat = np.frombuffer(col.buffers()[1], dtype="<u8")[
-        col.offset * 2 : (col.offset + len(col)) * 2
-    ]
-    rows = _ids(addrs.column("first_out_id")) - first_out
-    words = flat.reshape(len(col), 2)[rows]
-    k0 = words[:, 0].astype(np.uint64)
-    k1 = words[:, 1].astype(np.uint64)
-    types = addrs.column("script_type").chunks
-    if not any("multisig" in chunk.dictionary.to_pylist() for chunk in types):
+
+    def __init__(self, bits: int, cap: int, spill: _Spill, extra: bool = False) -> None:
+        self.bits = bits
+        self.mask = np.uint64((1 << bits) - 1)
+        self.cap = max(1, cap)
+        self.keys: U64 = np.empty(self.cap, dtype=np.uint64)
+        self.extra: U64 | None = np.empty(self.cap, dtype=np.uint64) if extra else None
+        self.fill = 0
+        self.start = 0  # rows in the runs so far
+        self.spill = spill
+        self.runs: list[tuple[Path, int]] = []
+
+    def add(self, high: U64, offsets: I64, extra: U64 | None = None) -> None:
+        high = np.asarray(high, dtype=np.uint64)
+        off = np.asarray(offsets, dtype=np.int64)
+        if high.size == 0:
+            return
+        bits = self.bits
+        if int(high.max()) >> (64 - bits):
+            raise DatasetError(f"index key {int(high.max())} does not fit {64 - bits} bits")
+        if int(off.min()) < 0 or int(off.max()) >> bits:
+            raise DatasetError(f"index offset out of range for {bits} bits")
+        i = 0
+        while i < high.size:
+            if self.fill == self.cap:
+                self._spill_run()
+            take = min(self.cap - self.fill, high.size - i)
+            dst = self.keys[self.fill : self.fill + take]
+            np.left_shift(high[i : i + take], np.uint64(bits), out=dst)
+            dst |= off[i : i + take].astype(np.uint64)
+            if self.extra is not None:
+                assert extra is not None
+                self.extra[self.fill : self.fill + take] = extra[i : i + take]
+            self.fill += take
+            i += take
+
+    def _write_sorted(self, keys_out: BinaryIO, extra_out: BinaryIO) -> None:
+        """Sort the buffer in place and write its keys (and, in key order, its extra words)."""
+        keys = self.keys[: self.fill]
+        keys.sort()
+        _put(keys_out, keys)
+        if self.extra is None:
+            return
+        for s in range(0, keys.size, _SLICE_ROWS):
+            rows = (keys[s : s + _SLICE_ROWS] & self.mask).astype(np.int64) - self.start
+            _put(extra_out, self.extra[rows])
+
+    def _spill_run(self) -> None:
+        path = self.spill.new()
+        with open(path, "wb") as fh:
+            self._write_sorted(fh, fh)  # the keys, then their words
+        self.runs.append((path, self.fill))
+        self.start += self.fill
+        self.fill = 0
+
+    def finish(self, path: Path, base: int, budget: int) -> None:
+        """Write the index file ``path`` (header with ``base``) from the buffer or the runs."""
+        width = 1 if self.extra is None else 2
+        if not self.runs:
+            with _IndexWriter(path, self.bits, base, self.fill, width) as (keys_out, extra_out):
+                self._write_sorted(keys_out, extra_out)
+            return
+        if self.fill:
+            self._spill_run()
+        self.keys = self.extra = None  # type: ignore[assignment]
+        n = sum(rows for _, rows in self.runs)
+        with _IndexWriter(path, self.bits, base, n, width) as (keys_out, extra_out):
+            _merge(self.runs, width == 2, budget // _MERGE_BYTES[width - 1], keys_out, extra_out)
+        for run, _ in self.runs:
+            run.unlink()
+
+
+class _IndexWriter:
+    """An index file written atomically: the ``.npy`` header and ``[MAGIC, bits, base, n]``,
+    then two handles, on the keys and on the extra words (``width`` 2) that follow them."""
+
+    def __init__(self, path: Path, bits: int, base: int, n: int, width: int) -> None:
+        self.path = path
+        self.tmp = path.with_name(path.name + TMP_SUFFIX)
+        self.words = [MAGIC, bits, base, n]
+        self.n = n
+        self.width = width
+        self.handles: list[BinaryIO] = []
+
+    def __enter__(self) -> tuple[BinaryIO, BinaryIO]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        keys = open(self.tmp, "wb")
+        self.handles.append(keys)
+        shape = {
+            "descr": "<u8",
+            "fortran_order": False,
+            "shape": (HEADER_WORDS + self.width * self.n,),
+        }
+        np.lib.format.write_array_header_1_0(keys, shape)
+        _put(keys, np.array(self.words, dtype=np.uint64))
+        if self.width == 1:
+            return keys, keys
+        keys.flush()
+        extra = open(self.tmp, "r+b")
+        self.handles.append(extra)
+        extra.seek(keys.tell() + 8 * self.n)
+        return keys, extra
+
+    def __exit__(self, kind: object, value: object, tb: object) -> None:
+        try:
+            for fh in self.handles:
+                fh.flush()
+            if kind is None:
+                os.fsync(self.handles[0].fileno())
+        finally:
+            for fh in self.handles:
+                fh.close()
+        if kind is None:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+
+def _merge(
+    runs: list[tuple[Path, int]], extra: bool, rows: int, keys_out: BinaryIO, extra_out: BinaryIO
+) -> None:
+    """Merge sorted runs (keys, then their words) into the two outputs through a window of
+    ``rows`` keys: a block of ``rows / len(runs)`` keys per run; each round writes every key up
+    to the smallest last key of the blocks whose run has more (all of that block), sorted."""
+    block = max(1, rows // len(runs))
+    pos = [0] * len(runs)
+    empty = np.zeros(0, dtype=np.uint64)
+    kb = [empty] * len(runs)
+    xb = [empty] * len(runs)
+    while True:
+        for i, (path, n) in enumerate(runs):
+            if kb[i].size == 0 and pos[i] < n:
+                count = min(block, n - pos[i])
+                kb[i] = _get(path, pos[i], count)
+                if extra:
+                    xb[i] = _get(path, n + pos[i], count)
+                pos[i] += count
+        live = [i for i in range(len(runs)) if kb[i].size]
+        if not live:
+            return
+        more = [int(kb[i][-1]) for i in live if pos[i] < runs[i][1]]
+        cut = np.uint64(min(more)) if more else None
+        kparts: list[U64] = []
+        xparts: list[U64] = []
+        for i in live:
+            take = kb[i].size if cut is None else int(np.searchsorted(kb[i], cut, side="right"))
+            kparts.append(kb[i][:take])
+            kb[i] = kb[i][take:]
+            if extra:
+                xparts.append(xb[i][:take])
+                xb[i] = xb[i][take:]
+        keys = np.concatenate(kparts)
+        del kparts
+        if not extra:
+            keys.sort(kind="stable")  # timsort: merges the sorted pieces
+            _put(keys_out, keys)
+            continue
+        order = np.argsort(keys, kind="stable")
+        _put(keys_out, keys[order])
+        del keys
+        words = np.concatenate(xparts)
+        del xparts
+        _put(extra_out, words[order])
+
+
+def _build_txid(part: Path, out: Path, budget: int, spill: _Spill) -> tuple[int, int]:
+    """The ``txid`` file; returns the partition's first tx_id and its number of txs."""
+    pf = _parquet(part)
+    n = pf.metadata.num_rows
+    bits = _bits(n)
+    reads = _read_rows(budget)
+    sorter = _Sorter(bits, min(n, (budget - reads * _READ_BYTES) // _RUN_BYTES[0]), spill)
+    ids = _Consecutive("tx")
+    for batch in pf.iter_batches(batch_size=reads, columns=["tx_id", "txid"]):
+        tx = _ids(batch.column("tx_id"))
+        ids.add(tx)
+        sorter.add(txid_prefixes(batch.column("txid")) >> np.uint64(bits), tx - ids.base)
+    sorter.finish(out, ids.base, budget)
+    return ids.base, n
+
+
+def _build_owner(part: Path, id_column: str | None, out: Path, budget: int, spill: _Spill) -> int:
+    """``addr_id << bits | row`` of the rows with an address (``addr_out`` with the outputs'
+    ``out_id`` as base, ``addr_in`` with 0); returns the base."""
+    pf = _parquet(part)
+    n = pf.metadata.num_rows
+    bits = _bits(n)
+    reads = _read_rows(budget)
+    sorter = _Sorter(bits, min(n, (budget - reads * _READ_BYTES) // _RUN_BYTES[0]), spill)
+    ids = _Consecutive("output")
+    columns = ["addr_id"] if id_column is None else [id_column, "addr_id"]
+    row = 0
+    for batch in pf.iter_batches(batch_size=reads, columns=columns):
+        if id_column is not None:
+            ids.add(_ids(batch.column(id_column)))
+        owner = numpy_of(batch.column("addr_id"), -1)
+        rows = np.flatnonzero(owner >= 0)
+        sorter.add(owner[rows].astype(np.uint64), rows.astype(np.int64) + row)
+        row += batch.num_rows
+    sorter.finish(out, ids.base, budget)
+    return ids.base
+
+
+def _build_spend(
+    part: Path, first_tx: int, n_tx: int, out: Path, budget: int, spill: _Spill
+) -> None:
+    """``spent out_id << bits | spending tx`` (offsets from ``first_tx``, ``bits`` for ``n_tx``)."""
+    pf = _parquet(part)
+    reads = _read_rows(budget)
+    n = pf.metadata.num_rows
+    sorter = _Sorter(_bits(n_tx), min(n, (budget - reads * _READ_BYTES) // _RUN_BYTES[0]), spill)
+    for batch in pf.iter_batches(batch_size=reads, columns=["out_id", "tx_id"]):
+        spent = _ids(batch.column("out_id")).astype(np.uint64)
+        sorter.add(spent, _ids(batch.column("tx_id")) - first_tx)
+    sorter.finish(out, first_tx, budget)
+
+
+class _ScriptKeys:
+    """The ``script_key`` words of chosen rows of an ``outputs`` part, read one row group at a
+    time (the last one kept: rows asked for in ascending order read each group once)."""
+
+    def __init__(self, part: Path) -> None:
+        self.pf = _parquet(part)
+        md = self.pf.metadata
+        sizes = [md.row_group(g).num_rows for g in range(md.num_row_groups)]
+        self.starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).astype(np.int64)
+        self.group = -1
+        self.words: NDArray[np.uint64] = np.zeros((0, 2), dtype=np.uint64)
+
+    def _load(self, group: int) -> NDArray[np.uint64]:
+        if group != self.group:
+            self.words = np.zeros((0, 2), dtype=np.uint64)  # the previous group first
+            col = self.pf.read_row_group(group, columns=["script_key"]).column(0)
+            arr = col.combine_chunks()
+            n = len(arr)
+            flat = np.frombuffer(arr.buffers()[1], dtype="<u8")[
+                arr.offset * 2 : (arr.offset + n) * 2
+            ]
+            self.words = flat.reshape(n, 2).astype(np.uint64, copy=False)
+            self.group = group
+        return self.words
+
+    def take(self, rows: I64) -> tuple[U64, U64]:
+        """``(k0, k1)`` of part rows ``rows``."""
+        k0 = np.empty(rows.size, dtype=np.uint64)
+        k1 = np.empty(rows.size, dtype=np.uint64)
+        if rows.size == 0:
+            return k0, k1
+        if int(rows.min()) < 0 or int(rows.max()) >= int(self.starts[-1]):
+            raise DatasetError("an address's first output is not in its partition's outputs")
+        groups = np.searchsorted(self.starts, rows, side="right") - 1
+        for g in np.unique(groups).tolist():
+            sel = np.flatnonzero(groups == g)
+            words = self._load(int(g))[rows[sel] - self.starts[g]]
+            k0[sel] = words[:, 0]
+            k1[sel] = words[:, 1]
         return k0, k1
-    address = _read(addr_part, ["address"]).column("address").combine_chunks()
+
+
+def _has_multisig(pf: pq.ParquetFile, reads: int) -> bool:
+    """Whether any row group's ``script_type`` dictionary names bare multisig."""
+    return any(
+        "multisig" in batch.column(0).dictionary.to_pylist()
+        for batch in pf.iter_batches(batch_size=reads, columns=["script_type"])
+    )
+
+
+def _build_addr_key(
+    part: Path, outputs: Path, first_out: int, out: Path, budget: int, spill: _Spill
+) -> None:
+    """``k0 << bits | address row``, then ``k1`` in key order: the script key of each new
+    address's first output, or for bare multisig (``ms:`` pseudo-addresses) the murmur3 of the
+    address string."""
+    pf = _parquet(part, ("script_type",))
+    n = pf.metadata.num_rows
+    bits = _bits(n)
+    reads = _read_rows(budget)
+    cap = min(n, (budget - reads * _READ_BYTES) // _RUN_BYTES[1])
+    sorter = _Sorter(bits, cap, spill, extra=True)
+    ids = _Consecutive("address")
+    keys = _ScriptKeys(outputs)
+    multisig = n > 0 and _has_multisig(pf, reads)
+    columns = ["addr_id", "first_out_id"] + (["address"] if multisig else [])
+    for batch in pf.iter_batches(batch_size=reads, columns=columns):
+        addr = _ids(batch.column("addr_id"))
+        ids.add(addr)
+        k0, k1 = keys.take(_ids(batch.column("first_out_id")) - first_out)
+        if multisig:
+            _multisig_keys(batch.column("address"), k0, k1)
+        sorter.add(k0 >> np.uint64(bits), addr - ids.base, k1)
+    sorter.finish(out, ids.base, budget)
+
+
+def _multisig_keys(address: pa.Array, k0: U64, k1: U64) -> None:
+    """Replace the keys of ``ms:`` pseudo-addresses by the murmur3 of the string."""
     multisig = np.flatnonzero(
         np.asarray(pc.starts_with(address, "ms:").to_numpy(zero_copy_only=False), dtype=bool)
     )
-    if multisig.size:
-        from chainsleuth.ingest.kernels import script_keys  # numba: the ingest has it loaded
+    if multisig.size == 0:
+        return
+    from chainsleuth.ingest.kernels import script_keys  # numba: the ingest has it loaded
 
-        texts = [address[int(i)].as_py().encode() for i in multisig]
-        lens = np.array([len(t) for t in texts], dtype=np.int64)
-        offs = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
-        m0, m1 = script_keys(np.frombuffer(b"".join(texts), dtype=np.uint8), offs, lens)
-        k0[multisig] = m0
-        k1[multisig] = m1
-    return k0, k1
-
-
-def _write_index(path: Path, built: _Built) -> None:
-    """``[MAGIC, bits, base, n] + keys (+ extra)`` as a ``.npy``, atomically."""
-    header = np.array([MAGIC, built.bits, built.base, built.keys.size], dtype="<u8")
-    extra = [] if built.extra is None else [built.extra]
-    arr = np.concatenate([header, built.keys, *extra]).astype("<u8")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + TMP_SUFFIX)
-    with open(tmp, "wb") as fh:
-        np.save(fh, arr, allow_pickle=False)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    texts = [address[int(i)].as_py().encode() for i in multisig]
+    lens = np.array([len(t) for t in texts], dtype=np.int64)
+    offs = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
+    m0, m1 = script_keys(np.frombuffer(b"".join(texts), dtype=np.uint8), offs, lens)
+    k0[multisig] = m0
+    k1[multisig] = m1
 
 
 # -- reading ---------------------------------------------------------------------------------
