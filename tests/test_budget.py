@@ -65,6 +65,7 @@ def test_ingest_reports_its_peak_and_the_utxo_index(
     report = json.loads(out)
     assert report["memory_limit_bytes"] == 256 << 20
     assert report["peak_rss_bytes"] > 0
+    assert 0 < report["peak_anon_bytes"] <= report["peak_rss_bytes"]
     # the unspent outputs at the tip, 32-byte slots at a load of at most 0.9
     n_unspent = (
         Dataset.open(ds)

@@ -127,6 +127,7 @@ def ingest(
                 {
                     **_common_fields(report),
                     "peak_rss_bytes": report.peak_rss,
+                    "peak_anon_bytes": report.peak_anon,
                     "memory_limit_bytes": report.memory_limit,
                     "utxo_entries": report.utxo_entries,
                     "utxo_bytes": report.utxo_bytes,
@@ -145,9 +146,11 @@ def ingest(
             f"ingested {report.blocks_added:,} blocks, {report.txs_added:,} transactions in "
             f"{report.seconds:.1f} s ({rate:,.0f} tx/s); tip {report.tip_height} {report.tip_hash}"
         )
+        peak = f"{report.peak_rss / (1 << 20):,.0f} MiB"
+        if report.peak_anon is not None:
+            peak += f", of which {report.peak_anon / (1 << 20):,.0f} MiB anonymous"
         console.print(
-            f"peak memory {report.peak_rss / (1 << 20):,.0f} MiB "
-            f"(budget {report.memory_limit / (1 << 20):,.0f} MiB); UTXO index "
+            f"peak memory {peak} (budget {report.memory_limit / (1 << 20):,.0f} MiB); UTXO index "
             f"{report.utxo_entries:,} unspent outputs in {report.utxo_bytes / (1 << 20):,.1f} MiB "
             f"(peak {report.utxo_peak_bytes / (1 << 20):,.1f} MiB; at most "
             f"{report.utxo_peak_ram_bytes / (1 << 20):,.1f} MiB in RAM, "

@@ -48,7 +48,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from chainsleuth.budget import MemoryBudget, peak_rss_bytes
+from chainsleuth.budget import MemoryBudget, anon_peak_bytes, peak_rss_bytes
 from chainsleuth.chain.network import Network, get_network
 from chainsleuth.errors import BlockDataError, ChainsleuthWarning, DatasetError, InputError
 from chainsleuth.ingest.batch import (
@@ -220,6 +220,8 @@ class IngestReport:
     seconds: float = 0.0
     up_to_date: bool = False
     peak_rss: int = 0
+    peak_anon: int | None = None
+    """the largest anonymous size sampled (None where not sampled): RSS less mapped files"""
     memory_limit: int = 0
     utxo_entries: int = 0
     utxo_bytes: int = 0
@@ -364,6 +366,7 @@ def ingest_blocks(
         write_catalog(data, manifest)
         report.seconds = time.monotonic() - started
         report.peak_rss = peak_rss_bytes()
+        report.peak_anon = anon_peak_bytes()
         report.memory_limit = budget.bytes
         report.utxo_entries = state.utxo.count
         report.utxo_bytes = state.utxo.nbytes
