@@ -33,6 +33,7 @@ __all__ = [
     "MIN_BUDGET",
     "MemoryBudget",
     "anon_peak_bytes",
+    "mappable_bytes",
     "parse_size",
     "peak_rss_bytes",
     "sample_anon_peak",
@@ -237,3 +238,55 @@ def anon_peak_bytes() -> int | None:
     now = _rss_anon() or 0
     sampler.peak = max(sampler.peak, now)
     return sampler.peak
+
+
+def _meminfo_available() -> int | None:
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _cgroup_room() -> int | None:
+    """Bytes left under this process's memory cgroup limit (v2 ``memory.max``, v1
+    ``memory.limit_in_bytes``; page cache is charged to it), None without a limit."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _id, controllers, path = line.split(":", 2)
+        if controllers == "":
+            base = Path("/sys/fs/cgroup") / path.lstrip("/")
+            limit_file, usage_file = base / "memory.max", base / "memory.current"
+        elif "memory" in controllers.split(","):
+            base = Path("/sys/fs/cgroup/memory") / path.lstrip("/")
+            limit_file, usage_file = base / "memory.limit_in_bytes", base / "memory.usage_in_bytes"
+        else:
+            continue
+        try:
+            limit_text = limit_file.read_text().strip()
+            usage = int(usage_file.read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if limit_text == "max" or int(limit_text) >= 1 << 60:
+            continue
+        return max(int(limit_text) - usage, 0)
+    return None
+
+
+def mappable_bytes() -> int:
+    """How many bytes of memory-mapped scratch the page cache can hold now: the machine's
+    ``MemAvailable``, less what this process's memory cgroup still allows where that is
+    smaller (a cgroup charges page cache to the limit). Randomly accessed mapped arrays larger
+    than this thrash; a stage then takes its sequential, spilling path instead.
+
+    >>> mappable_bytes() >= 0
+    True
+    """
+    room = [r for r in (_meminfo_available(), _cgroup_room()) if r is not None]
+    return min(room) if room else 0

@@ -312,3 +312,31 @@ def test_labels_must_be_dense(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="1 addr_ids appear more than once"):
         write_cluster_stats(ds, source, tmp_path / "c.parquet", tmp_path / "m.parquet")
     assert not (tmp_path / "c.parquet").exists() and not (tmp_path / "m.parquet").exists()
+
+
+def test_sums_too_big_for_ram_and_page_cache_take_duckdb(
+    clustered: tuple[Dataset, ChainView], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Arrays beyond the budget share whose mapped rest the page cache cannot hold (here: no
+    room at all) go to DuckDB's spilling statements, with the same rows; with room, the
+    streamed pass maps them."""
+    import chainsleuth.store.clusterstats as cs
+
+    ds, _view = clustered
+    source, _labels = labels_of(ds, "default")
+    calls: list[int] = []
+    real = cs.address_sums
+
+    def spy(*args: Any, **kwargs: Any) -> bool:
+        calls.append(kwargs["ram_bytes"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cs, "address_sums", spy)
+    tiny = MemoryBudget(1 << 12, "option")  # share below the 48 B/address arrays
+    monkeypatch.setattr(cs, "mappable_bytes", lambda: 0)
+    _n, clusters_duck, members_duck = written(ds, source, tmp_path / "duck", budget=tiny)
+    assert calls == []
+    monkeypatch.setattr(cs, "mappable_bytes", lambda: 1 << 40)
+    _n, clusters_map, members_map = written(ds, source, tmp_path / "mapped", budget=tiny)
+    assert len(calls) == 1
+    assert clusters_duck.equals(clusters_map) and members_duck.equals(members_map)

@@ -33,7 +33,9 @@ that are addr_ids, Parquet parts in chain order):
 :func:`~chainsleuth.store.addresssums.address_sums` computes both in one numba pass over
 the parts (48 B per address, memory-mapped beyond the share), and DuckDB runs only steps 2
 and 4 (1.7× faster in all on a 2 M-transaction chain, ``docs/benchmarks.md``); other inputs
-take the four statements.
+take the four statements, and so do arrays beyond the share whose mapped rest the page cache
+(:func:`~chainsleuth.budget.mappable_bytes`: available memory, or what a memory cgroup still
+allows) cannot hold twice over: randomly accessed, they would thrash.
 
 DuckDB holds each statement to its share of the budget (``fraction`` of ``budget``, default
 half: ``memory_limit``) and spills what does not fit to ``DATASET/_tmp/duckdb``; Python holds
@@ -81,9 +83,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from chainsleuth.budget import TMP_DIR
+from chainsleuth.budget import TMP_DIR, mappable_bytes
 from chainsleuth.errors import InputError
-from chainsleuth.store.addresssums import address_sums
+from chainsleuth.store.addresssums import BYTES_PER_ADDRESS, address_sums
 from chainsleuth.store.catalog import _files
 
 if TYPE_CHECKING:
@@ -306,6 +308,18 @@ def _stream(ds: Dataset, query: str, params: dict[str, Any], schema: pa.Schema, 
     return rows
 
 
+def _fits(planned: int, ram: int) -> bool:
+    """Whether the streamed sums' arrays (``planned`` bytes, random access) fit: in RAM, or
+    mapped beyond ``ram`` where the page cache has room for the rest twice over. Otherwise
+    DuckDB's sequential spilling is faster than a thrashing mapping (measured at 60 M
+    addresses in a 2.2 GB memory cgroup: the mapped pass did not finish in 30 min).
+
+    >>> _fits(100, 1 << 30), _fits(1 << 62, 0)
+    (True, False)
+    """
+    return planned <= ram or 2 * (planned - ram) <= mappable_bytes()
+
+
 def write_cluster_stats(
     ds: Dataset,
     address_cluster: str | Path,
@@ -346,13 +360,11 @@ def write_cluster_stats(
                     f"{lo}..{hi} and {n - labelled} without a cluster"
                 )
             say(f"address sums of {n:,} addresses")
-            streamed = address_sums(
-                ds,
-                Path(source),
-                Path(params["addresses"]),
-                Path(params["activity"]),
-                ram_bytes=budget.share(fraction) if budget is not None else 1 << 62,
-            )
+            ram = budget.share(fraction) if budget is not None else 1 << 62
+            streamed = _fits(n * BYTES_PER_ADDRESS, ram) and address_sums(
+                ds, Path(source), Path(params["addresses"]), Path(params["activity"]),
+                ram_bytes=ram,
+            )  # fmt: skip
             if not streamed:
                 _run(ds, _ADDRESSES_SQL.format(**items), {**params, "out": params["addresses"]})
                 [(missing, top, repeated)] = _run(ds, _LABELS_SQL, params)
