@@ -59,13 +59,45 @@ def cluster_cmd(
         False, "--force", help="Replace an existing run of the same name (default: refuse)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON."),
+    engine: str = typer.Option(
+        "local",
+        "--engine",
+        help="local (this machine, within --memory-limit) or spark (PySpark, the "
+        "chainsleuth[spark] extra; the same rows, docs/spark.md).",
+    ),
+    master: str | None = typer.Option(
+        None,
+        "--master",
+        help="Spark master with --engine spark: local[N] or spark://HOST:PORT (default: "
+        "spark-submit's, else local[2]).",
+    ),
+    conf: list[str] | None = typer.Option(
+        None, "--conf", help="A Spark setting KEY=VALUE with --engine spark (repeatable)."
+    ),
 ) -> None:
     """Cluster addresses into wallets; writes DATASET/derived/clusters/RUN/.
 
     Example: chainsleuth cluster --data data/regtest --heuristics multi-input --name mi
+
+    On Spark: chainsleuth cluster --data full.ds --engine spark --master spark://m:7077
+    --conf spark.executor.memory=8g (docs/spark.md).
     """
     if ctx.invoked_subcommand is not None:
         return
+    if engine not in ("local", "spark"):
+        raise InputError(f"bad --engine {engine!r}: expected local or spark")
+    settings: dict[str, str] = {}
+    if engine == "spark":
+        from chainsleuth.spark.session import check_master, parse_conf, spark_available
+
+        if master is not None:
+            check_master(master)
+        settings = parse_conf(conf)
+        problem = spark_available()
+        if problem is not None:
+            raise InputError(problem)
+    elif master is not None or conf:
+        raise InputError("--master and --conf apply to --engine spark")
     if data is None:
         raise InputError("missing option --data (the dataset to cluster)")
     if change_model is not None:
@@ -97,17 +129,37 @@ def cluster_cmd(
         # only the collapse guard reads tags (and joining them to addresses scans that table)
         guarded = parse_heuristics(heuristics).collapse_guard
         actors = actor_table(ds, min_confidence) if guarded else None
+        spark_fields: dict[str, Any] = {}
         try:
-            run = cluster_dataset(
-                ds,
-                heuristics,
-                name,
-                actors=actors,
-                max_merge_size=max_merge_size,
-                progress=lambda msg: bar.update(task, description=msg),
-                force=force,
-                budget=budget,
-            )
+            if engine == "spark":
+                from chainsleuth.spark.cluster import cluster_spark
+
+                report = cluster_spark(
+                    ds,
+                    heuristics,
+                    name,
+                    actors=actors,
+                    max_merge_size=max_merge_size,
+                    progress=lambda msg: bar.update(task, description=msg),
+                    force=force,
+                    budget=budget,
+                    master=master,
+                    conf=settings,
+                )
+                run = report.run
+                spark_fields = {"engine": "spark", "master": report.master,
+                                "buckets": report.buckets, "stages": report.stages}  # fmt: skip
+            else:
+                run = cluster_dataset(
+                    ds,
+                    heuristics,
+                    name,
+                    actors=actors,
+                    max_merge_size=max_merge_size,
+                    progress=lambda msg: bar.update(task, description=msg),
+                    force=force,
+                    budget=budget,
+                )
         except Interrupted as stop:
             runs = ds.path / "derived" / "clusters"
             raise stop.keeping(f"no clustering run written ({runs} left as it was)") from None
@@ -123,6 +175,7 @@ def cluster_cmd(
         "tags_used": len(actors) if actors is not None else 0,
         "tag_min_confidence": min_confidence,
         "seconds": round(run.seconds, 3),
+        **spark_fields,
     }
     if as_json:
         console.print_json(json.dumps(summary))
@@ -135,6 +188,12 @@ def cluster_cmd(
         f"{min_confidence} guarding) in {run.seconds:.2f} s",
         highlight=False,
     )
+    if spark_fields:
+        stages = ", ".join(f"{k} {v:.1f} s" for k, v in spark_fields["stages"].items())
+        console.print(
+            f"on Spark {spark_fields['master']}, {spark_fields['buckets']:,} buckets: {stages}",
+            highlight=False,
+        )
 
 
 @app.command("explain")
