@@ -20,6 +20,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from tests.chain.blockcraft import REGTEST_TARGET, grind
+from tests.spark.parity import assert_same_dataset
+from tests.spark.parity import sorted_table as _table
 
 from chainsleuth.chain.block import Block, BlockHeader
 from chainsleuth.chain.hashes import merkle_root
@@ -28,9 +30,7 @@ from chainsleuth.chain.tx import Tx, TxIn, TxOut
 from chainsleuth.errors import BlockDataError, DatasetError
 from chainsleuth.ingest import ingest_blocks
 from chainsleuth.spark import ingest_spark, spark_available, spark_session
-from chainsleuth.spark.parts import SORT_KEYS
 from chainsleuth.store.manifest import Manifest
-from chainsleuth.store.schema import STORED_TABLES
 
 pytestmark = pytest.mark.skipif(
     spark_available() is not None,
@@ -57,29 +57,6 @@ def spark_regtest(spark: Any, regtest_blocks_dir: Path, tmp_path_factory: Any) -
     path = tmp_path_factory.mktemp("spark") / "dataset"
     ingest_spark(regtest_blocks_dir, path, "regtest", partition_span=SPAN)
     return path
-
-
-def _table(ds: Path, table: str) -> pa.Table:
-    rows = pq.read_table(ds / "tables" / table)
-    return rows.sort_by([(k, "ascending") for k in SORT_KEYS[table]])
-
-
-def assert_same_dataset(embedded: Path, spark: Path) -> None:
-    """Same tables (names, types, sorted rows), partitions, counts and tip; same files."""
-    for table in STORED_TABLES:
-        want, got = _table(embedded, table), _table(spark, table)
-        assert got.schema == want.schema, table
-        assert got.num_rows == want.num_rows, table
-        assert got.equals(want), table
-    a, b = Manifest.load(embedded), Manifest.load(spark)
-    assert (b.tip_height, b.tip_hash) == (a.tip_height, a.tip_hash)
-    assert b.partitions == a.partitions
-    assert b.counts == a.counts
-
-    def data_files(m: Manifest) -> dict[str, str]:
-        return {k: v for k, v in m.files.items() if not k.startswith("state/")}
-
-    assert data_files(b) == data_files(a)  # every part and index file, byte for byte
 
 
 def test_regtest_same_rows_as_embedded(regtest_dataset: Path, spark_regtest: Path) -> None:

@@ -140,9 +140,13 @@ def spark_session(
     if master is None and not submitted():
         master = DEFAULT_MASTER
     settings: dict[str, Any] = dict(_DEFAULTS)
-    if master is not None and master.startswith("local"):
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # read by the local workers
     settings.update(conf or {})
+    if settings.get("spark.pyspark.python"):
+        # a driver started outside spark-submit names the executors' Python by this variable
+        # alone (read when the context starts); the setting would otherwise go unused
+        os.environ["PYSPARK_PYTHON"] = settings["spark.pyspark.python"]
+    elif master is not None and master.startswith("local"):
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # read by the local workers
     builder = SparkSession.builder.appName("chainsleuth")
     if master is not None:
         builder = builder.master(check_master(master))
