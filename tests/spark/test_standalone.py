@@ -97,15 +97,17 @@ class Driver:
         self.err.close()
 
 
-def chainsleuth(cluster: StandaloneCluster, *args: str) -> Driver:
+def chainsleuth(cluster: StandaloneCluster, *args: str, cwd: Path | None = None) -> Driver:
     """``chainsleuth ARGS --engine spark --master <cluster> --json`` in a process of its own
-    (the driver), bound to 127.0.0.1; its executors run this interpreter."""
+    (the driver, in ``cwd``), bound to 127.0.0.1; its executors run this interpreter."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYSPARK_GATEWAY")}
     env["SPARK_LOCAL_IP"] = "127.0.0.1"
     spark = ["--engine", "spark", "--master", cluster.master_url, *cluster.conf_args()]
     out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()  # noqa: SIM115 - Driver.close
     command = [sys.executable, "-m", "chainsleuth.cli", *args, *spark, *TEST_CONF, "--json"]
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env)
+    process = subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, cwd=cwd
+    )
     return Driver(process, out, err)
 
 
@@ -133,10 +135,13 @@ def tasks_run(cluster: StandaloneCluster, worker: str) -> int:
 def spark_dataset(
     cluster: StandaloneCluster, regtest_blocks_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
-    """The regtest chain ingested through the CLI on the two-worker cluster."""
+    """The regtest chain ingested through the CLI on the two-worker cluster, the paths given
+    relative to the driver's folder (executors run in their workers' folders)."""
     path = tmp_path_factory.mktemp("standalone-ingest") / "dataset"
-    ingest = ["ingest", str(regtest_blocks_dir), "--data", str(path), "--network", "regtest"]
-    report = finish(chainsleuth(cluster, *ingest, "--partition-span", str(SPAN)), cluster)
+    blocks = os.path.relpath(regtest_blocks_dir, path.parent)
+    ingest = ["ingest", blocks, "--data", "dataset", "--network", "regtest"]
+    driver = chainsleuth(cluster, *ingest, "--partition-span", str(SPAN), cwd=path.parent)
+    report = finish(driver, cluster)
     assert report["tip_height"] == 473
     return path
 

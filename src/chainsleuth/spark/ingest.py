@@ -129,6 +129,8 @@ def ingest_spark(
     bad value.
     """
     started = time.monotonic()
+    # executors run in their worker's folder: hand them absolute paths
+    source, data = Path(source).resolve(), Path(data).resolve()
     if master is not None:
         check_master(master)
     problem = spark_available()
