@@ -80,6 +80,7 @@ __all__ = [
     "build_links",
     "cluster_dataset",
     "cluster_stats",
+    "run_target",
 ]
 
 I64 = NDArray[np.int64]
@@ -202,6 +203,30 @@ def _evidence(view: ChainView, links: Links, idx: I64) -> dict[str, Any]:
     }
 
 
+def run_target(
+    ds: Dataset, heuristics: str, name: str | None, *, force: bool
+) -> tuple[HeuristicSpec, str, Path]:
+    """The parsed heuristics, the run's name (default: the heuristics) and its folder; an
+    InputError, before any work, for a bad name or an existing run without ``force``.
+
+    >>> run_target(ds, "multi-input", "a b", force=False)
+    Traceback (most recent call last):
+    ...
+    chainsleuth.errors.InputError: bad run name: 'a b' (letters, digits, - _ . + only)
+    """
+    spec = parse_heuristics(heuristics)
+    run_name = name if name is not None else heuristics.replace(",", "+")
+    if not _name_ok(run_name):
+        raise InputError(f"bad run name: {run_name!r} (letters, digits, - _ . + only)")
+    final_dir = Path(ds.path) / "derived" / "clusters" / run_name
+    if final_dir.exists() and not force:
+        raise InputError(
+            f"clustering run {run_name!r} already exists: {final_dir} (--force overwrites, "
+            "or choose another --name)"
+        )
+    return spec, run_name, final_dir
+
+
 def cluster_dataset(
     ds: Dataset,
     heuristics: str = "default",
@@ -240,16 +265,7 @@ def cluster_dataset(
     """
     started = time.perf_counter()
     say = progress or (lambda _msg: None)
-    spec = parse_heuristics(heuristics)
-    run_name = name if name is not None else heuristics.replace(",", "+")
-    if not _name_ok(run_name):
-        raise InputError(f"bad run name: {run_name!r} (letters, digits, - _ . + only)")
-    final_dir = Path(ds.path) / "derived" / "clusters" / run_name
-    if final_dir.exists() and not force:
-        raise InputError(
-            f"clustering run {run_name!r} already exists: {final_dir} (--force overwrites, "
-            "or choose another --name)"
-        )
+    spec, run_name, final_dir = run_target(ds, heuristics, name, force=force)
     if engine not in ENGINES:
         raise InputError(f"unknown clustering engine: {engine!r} ({', '.join(ENGINES)})")
     run_dir = _temp_run_dir(final_dir)

@@ -60,13 +60,13 @@ from chainsleuth.cluster import DEFAULT_MAX_MERGE_SIZE
 from chainsleuth.cluster.actors import ActorTable
 from chainsleuth.cluster.run import (
     ClusterRun,
-    _name_ok,
     _publish,
     _temp_run_dir,
     _write_params,
     _write_parquet,
+    run_target,
 )
-from chainsleuth.cluster.spec import HeuristicSpec, parse_heuristics
+from chainsleuth.cluster.spec import HeuristicSpec
 from chainsleuth.cluster.stream import (
     StreamedCounts,
     _write_address_cluster,
@@ -151,16 +151,7 @@ def cluster_spark(
     """
     started = time.perf_counter()
     say = progress or (lambda _msg: None)
-    spec = parse_heuristics(heuristics)
-    run_name = name if name is not None else heuristics.replace(",", "+")
-    if not _name_ok(run_name):
-        raise InputError(f"bad run name: {run_name!r} (letters, digits, - _ . + only)")
-    final_dir = Path(ds.path) / "derived" / "clusters" / run_name
-    if final_dir.exists() and not force:
-        raise InputError(
-            f"clustering run {run_name!r} already exists: {final_dir} (--force overwrites, "
-            "or choose another --name)"
-        )
+    spec, run_name, final_dir = run_target(ds, heuristics, name, force=force)
     if master is not None:
         check_master(master)
     problem = spark_available()
