@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from tests.spark.parity import assert_same_run
 
 from chainsleuth.cluster.run import cluster_dataset
 from chainsleuth.cluster.spec import parse_heuristics
@@ -39,7 +39,6 @@ needs_spark = pytest.mark.skipif(
 DATA = Path(__file__).resolve().parents[1] / "data"
 PACKS = [DATA / "tagpacks" / "exchange-1-deposits.yaml",
          DATA / "tagpacks" / "exchange-2-deposits.yaml"]  # fmt: skip
-RUN_FILES = ("address_cluster", "clusters", "members", "evidence", "held", "tags")
 BUCKET_ROWS = 2500
 
 
@@ -61,36 +60,6 @@ def tagged(regtest_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     import_tag_files(ds, [*PACKS, DATA / "tagpacks" / "misattributed.yaml"])
     yield ds
     ds.close()
-
-
-def _table(path: Path) -> pa.Table:
-    """A run file, dictionary columns decoded, rows sorted by every column."""
-    table = pq.read_table(path)
-    cols = [c.cast(pa.string()) if pa.types.is_dictionary(c.type) else c for c in table.columns]
-    table = pa.Table.from_arrays(cols, names=table.column_names)
-    keys = [c for c in table.column_names if not pa.types.is_floating(table.schema.field(c).type)]
-    return table.sort_by([(k, "ascending") for k in keys])
-
-
-def assert_same_run(embedded: Path, spark: Path) -> None:
-    """Same rows in every file (sorted), same params.json but for name and created."""
-    for name in RUN_FILES:
-        want, got = _table(embedded / f"{name}.parquet"), _table(spark / f"{name}.parquet")
-        assert got.schema.equals(want.schema), name
-        assert got.num_rows == want.num_rows, name
-        for col in want.column_names:
-            a, b = want.column(col).combine_chunks(), got.column(col).combine_chunks()
-            if pa.types.is_floating(a.type):  # NaN (no probability) equals NaN here
-                same = np.array_equal(a.to_numpy(), b.to_numpy(), equal_nan=True)
-            else:
-                same = a.equals(b)
-            assert same, f"{name}.{col} differs"
-    params = [json.loads((p / "params.json").read_text()) for p in (embedded, spark)]
-    for p in params:
-        p.pop("name")
-        p.pop("created")
-    assert params[1] == params[0]
-    assert sorted(p.name for p in spark.iterdir()) == sorted(p.name for p in embedded.iterdir())
 
 
 def _both(
