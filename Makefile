@@ -9,13 +9,14 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,spark]'
+	$(BIN)/python -m pip install -q -e '.[dev,spark,report]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
 demo: install
 	$(BIN)/chainsleuth demo --workdir demo-case
+	@echo "report: $(CURDIR)/demo-case/case/report.html and report.pdf"
 
 # lint + types + tests; the slow end-to-end tests run when CI is set (.ci/run sets it)
 test: install lint

@@ -4,8 +4,9 @@
 ``case.yaml`` economy (package data, :func:`default_scenario`), ingests its block files,
 imports the tag packs an investigator would have (test deposits at exchanges, a test purchase
 at the service), clusters the addresses (tags of confidence 50 and up keep different actors
-apart), investigates the service from one seed address, and scores the result against the
-simulator's ground truth. Each step prints what it found.
+apart), investigates the service from one seed address, scores the result against the
+simulator's ground truth, and writes the case's report (``case/report.html``; the CLI also
+``report.pdf``). Each step prints what it found.
 
 >>> default_scenario().name
 'case.yaml'
@@ -14,6 +15,7 @@ simulator's ground truth. Each step prints what it found.
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -52,8 +54,15 @@ def _seed_address(truth: Path) -> str:
     return (purchases or rows)[0]["deposit_address"]
 
 
-def run_demo(workdir: Path, scenario: Path | None = None, console: Console | None = None) -> Path:
-    """Run every step into ``workdir``; returns the case directory."""
+def run_demo(
+    workdir: Path,
+    scenario: Path | None = None,
+    console: Console | None = None,
+    report_formats: Sequence[str] = ("html",),
+) -> Path:
+    """Run every step into ``workdir``; returns the case directory. The last step writes the
+    case's report in ``report_formats`` (``chainsleuth demo`` asks for html and pdf; none:
+    no report)."""
     out = console or Console()
     scenario = scenario or default_scenario()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -103,6 +112,13 @@ def run_demo(workdir: Path, scenario: Path | None = None, console: Console | Non
     out.rule("5. investigate the service from one seed address")
     out.print(f"seed: {seed}")
     _investigate(data, seed, case_dir, sim_dir / "truth", out)
+    if report_formats:
+        from chainsleuth.report.render import write_report
+
+        out.rule("6. report")
+        written = write_report(case_dir, report_formats)
+        for path in written.paths:
+            out.print(f"report: {path}", highlight=False)
     return case_dir
 
 

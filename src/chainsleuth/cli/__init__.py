@@ -23,9 +23,11 @@ import typer
 from chainsleuth.cli import cluster as _cluster  # noqa: F401
 from chainsleuth.cli import decode as _decode  # noqa: F401
 from chainsleuth.cli import demo as _demo  # noqa: F401
+from chainsleuth.cli import export as _export  # noqa: F401
 from chainsleuth.cli import index as _index  # noqa: F401
 from chainsleuth.cli import ingest as _ingest  # noqa: F401
 from chainsleuth.cli import investigate as _investigate  # noqa: F401
+from chainsleuth.cli import report as _report  # noqa: F401
 from chainsleuth.cli import show as _show  # noqa: F401
 from chainsleuth.cli import simulate as _simulate  # noqa: F401
 from chainsleuth.cli import tags as _tags  # noqa: F401

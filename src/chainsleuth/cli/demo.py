@@ -16,11 +16,17 @@ def demo(
     scenario: Annotated[
         Path | None, typer.Option(help="Scenario YAML (default: scenarios/case.yaml).")
     ] = None,
+    report: Annotated[
+        str, typer.Option("--report", help="Report formats to write at the end (html,pdf; none).")
+    ] = "html,pdf",
 ) -> None:
-    """Simulate a darknet-service case, then ingest, cluster, tag, investigate and score it.
+    """Simulate a darknet-service case, then ingest, cluster, tag, investigate and score it,
+    and write the case's report (CASE/report.html and report.pdf).
 
     Example: chainsleuth demo --workdir /tmp/demo --scenario scenarios/tiny.yaml
     """
     from chainsleuth.demo import default_scenario, run_demo
+    from chainsleuth.report.render import parse_formats
 
-    run_demo(workdir, scenario or default_scenario(), console)
+    formats = [] if report.strip().lower() == "none" else parse_formats(report)
+    run_demo(workdir, scenario or default_scenario(), console, formats)

@@ -62,9 +62,15 @@ def service_cmd(
         False, "--allow-stale", help="Use a clustering run older than the dataset's tip (warns)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    report: str | None = typer.Option(
+        None,
+        "--report",
+        help="Also write the case report at the end: html, pdf or html,pdf (chainsleuth report).",
+    ),
 ) -> None:
     """From seed addresses: the service wallet, its customers, their funding sources and the
-    service's cash-outs; writes CASE_DIR/leads.csv, requests.csv and case.json.
+    service's cash-outs; writes CASE_DIR/leads.csv, requests.csv and case.json (and with
+    --report, CASE_DIR/report.html / report.pdf).
 
     Example: chainsleuth investigate service --data data/regtest --seed bcrt1q... --out case
     """
@@ -76,6 +82,11 @@ def service_cmd(
     from chainsleuth.store.dataset import Dataset
 
     categories = check_categories(stop_at)
+    formats: list[str] = []
+    if report is not None:
+        from chainsleuth.report.render import parse_formats
+
+        formats = parse_formats(report)  # a bad format is refused before any work
     if not 0 < max_service_share <= 1:
         raise InputError(f"--max-service-share must be in (0, 1]: {max_service_share}")
     check_output_dir(out, force=force)  # refused before minutes of work, not after
@@ -112,6 +123,11 @@ def service_cmd(
                 else f"no case written to {out}"
             )
             raise stop.keeping(kept) from None
+    reports: list[str] = []
+    if formats:
+        from chainsleuth.report.render import write_report
+
+        reports = [str(p) for p in write_report(out, formats).paths]
     if as_json:
         summary = {
             "case": str(out),
@@ -123,11 +139,14 @@ def service_cmd(
             "income_sats": inv.profile.income,
             "funded": sum(1 for p in inv.payments if p.funding is not None),
             "cashout_sats": sum(c.amount for c in inv.cashouts),
+            "report": reports,
         }
         console.print_json(json.dumps(summary))
         return
     print_summary(inv, console)
     console.print(f"wrote {out}/leads.csv, requests.csv, case.json", highlight=False)
+    for path in reports:
+        console.print(f"wrote {path}", highlight=False)
     console_err.print(budget.report(), style="dim")
 
 
