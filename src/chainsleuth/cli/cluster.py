@@ -130,36 +130,23 @@ def cluster_cmd(
         guarded = parse_heuristics(heuristics).collapse_guard
         actors = actor_table(ds, min_confidence) if guarded else None
         spark_fields: dict[str, Any] = {}
+        common: dict[str, Any] = {
+            "actors": actors,
+            "max_merge_size": max_merge_size,
+            "progress": lambda msg: bar.update(task, description=msg),
+            "force": force,
+            "budget": budget,
+        }
         try:
             if engine == "spark":
                 from chainsleuth.spark.cluster import cluster_spark
 
-                report = cluster_spark(
-                    ds,
-                    heuristics,
-                    name,
-                    actors=actors,
-                    max_merge_size=max_merge_size,
-                    progress=lambda msg: bar.update(task, description=msg),
-                    force=force,
-                    budget=budget,
-                    master=master,
-                    conf=settings,
-                )
+                report = cluster_spark(ds, heuristics, name, **common, master=master, conf=settings)
                 run = report.run
                 spark_fields = {"engine": "spark", "master": report.master,
                                 "buckets": report.buckets, "stages": report.stages}  # fmt: skip
             else:
-                run = cluster_dataset(
-                    ds,
-                    heuristics,
-                    name,
-                    actors=actors,
-                    max_merge_size=max_merge_size,
-                    progress=lambda msg: bar.update(task, description=msg),
-                    force=force,
-                    budget=budget,
-                )
+                run = cluster_dataset(ds, heuristics, name, **common)
         except Interrupted as stop:
             runs = ds.path / "derived" / "clusters"
             raise stop.keeping(f"no clustering run written ({runs} left as it was)") from None
