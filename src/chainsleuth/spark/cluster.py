@@ -263,6 +263,7 @@ def _run(
     n_addr = int(manifest.counts.get("addresses", 0))
     sc = spark.sparkContext
     scratch = make_scratch_folder(data / "_tmp", SCRATCH_KIND)
+    failed = False
     try:
         job = ClusterJob(str(data), str(scratch), bucket_rows, spec, manifest.updated)
         windows = bucket_windows(job)
@@ -326,8 +327,12 @@ def _run(
         held_raw.unlink()
         del parent
         lap("merge")
+    except BaseException:
+        failed = True
+        _stop_tasks(sc)
+        raise
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        _remove_scratch(scratch, settle=0.5 if failed else 0.0)
     say("summarising clusters")
     n_clusters = write_cluster_stats(
         ds,
@@ -341,6 +346,30 @@ def _run(
     n_cj = sum(c for _k, _n, c in summary)
     counts = StreamedCounts(n_addr, n_clusters, n_links, done.n_unions, done.n_held, n_cj, nb)
     return counts, stages, str(sc.master)
+
+
+def _stop_tasks(sc: Any, wait: float = 60.0) -> None:
+    """Cancel this session's jobs and wait (at most ``wait`` seconds) until none is active: a
+    failed job's other tasks keep running, and writing staging files, until Spark kills them."""
+    sc.cancelAllJobs()
+    tracker = sc.statusTracker()
+    deadline = time.monotonic() + wait
+    while (tracker.getActiveJobsIds() or tracker.getActiveStageIds()) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.2)
+
+
+def _remove_scratch(scratch: Path, settle: float = 0.5, tries: int = 10) -> None:
+    """Remove the staging folder, again if a task still finishing after a failure writes into
+    it (a Python worker outlives its cancelled task by a moment)."""
+    for _ in range(tries):
+        shutil.rmtree(scratch, ignore_errors=True)
+        if not settle:
+            return
+        time.sleep(settle)
+        if not scratch.exists():
+            return
 
 
 def _facts(
