@@ -28,6 +28,13 @@ from markupsafe import Markup
 
 from chainsleuth.errors import InputError
 from chainsleuth.report.casedata import data_sha256, load_case, report_data
+from chainsleuth.report.listings import (
+    INLINE_ROWS,
+    Listing,
+    append_annex,
+    draw_annex,
+    plan_annex,
+)
 
 __all__ = [
     "FORMATS",
@@ -122,11 +129,12 @@ def _b(sats: int) -> str:
     return f"{int(sats) / SATS:,.8f}"
 
 
-def _listings(data: dict[str, Any]) -> dict[str, Any]:
-    """The PDF's long lists as fixed-width lines, one paragraph per row: WeasyPrint lays out
-    thousands of lines in the time it takes for a few hundred table rows.
+def _listing_rows(data: dict[str, Any]) -> dict[str, Any]:
+    """The PDF's long lists as fixed-width lines, the column header first: WeasyPrint lays
+    out one paragraph per line far faster than table rows, and the annex prints them as they
+    are (:mod:`chainsleuth.report.listings`).
 
-    >>> _listings({"customers": [], "exchanges": [], "evidence": {"service": [],
+    >>> _listing_rows({"customers": [], "exchanges": [], "evidence": {"service": [],
     ...     "group_links": [], "payments": []}})["customers"][0].split()[:3]
     ['customer', 'clusters', 'payments']
     """
@@ -180,6 +188,44 @@ def _listings(data: dict[str, Any]) -> dict[str, Any]:
             "payments": payments}  # fmt: skip
 
 
+_KIND_TITLES = {
+    "withdrawals": "withdrawals to customers of the service",
+    "cashouts": "deposits by the service (cash-outs)",
+}
+
+
+def _pdf_lists(data: dict[str, Any]) -> tuple[dict[str, Any], list[Listing]]:
+    """Each PDF list as ``{"rows", "annex"}`` for the template: ``annex`` is the key of its
+    annex listing when it has more than :data:`INLINE_ROWS` rows, else ``None`` (inline).
+
+    >>> empty = {"customers": [], "exchanges": [], "evidence": {"service": [],
+    ...     "group_links": [], "payments": []}}
+    >>> lists, annex = _pdf_lists(empty)
+    >>> lists["customers"]["annex"], annex
+    (None, [])
+    """
+    rows = _listing_rows(data)
+    annex: list[Listing] = []
+
+    def item(lines: list[str], title: str) -> dict[str, Any]:
+        if len(lines) - 1 <= INLINE_ROWS:
+            return {"rows": lines, "annex": None}
+        key = f"A{len(annex) + 1}"
+        annex.append(Listing(key, title, lines))
+        return {"rows": lines, "annex": key}
+
+    lists: dict[str, Any] = {"customers": item(rows["customers"], "Customers"), "requests": {}}
+    for entity, kinds in rows["requests"].items():
+        lists["requests"][entity] = {
+            kind: item(lines, f"Accounts to identify at {entity}: {_KIND_TITLES[kind]}")
+            for kind, lines in kinds.items()
+        }
+    lists["service"] = item(rows["service"], "Evidence: the service wallet")
+    lists["links"] = item(rows["links"], "Evidence: links joining clusters into customers")
+    lists["payments"] = item(rows["payments"], "Evidence: customer payments and their funding")
+    return lists, annex
+
+
 def _env(plain: bool) -> Any:
     from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
@@ -196,7 +242,8 @@ def _env(plain: bool) -> Any:
 
 def render_html(case_dir: Path | str, *, for_pdf: bool = False) -> tuple[str, str]:
     """The report page and the sha256 of its data (nothing written). ``for_pdf``: pictures
-    as PNG and figures as plain text, the page WeasyPrint prints.
+    as PNG, figures as plain text and long lists left to the annex: the page WeasyPrint
+    prints.
 
     >>> from chainsleuth.investigate.service import investigate_service
     >>> _ = investigate_service(ds, [seed], tmp / "case")
@@ -204,6 +251,12 @@ def render_html(case_dir: Path | str, *, for_pdf: bool = False) -> tuple[str, st
     >>> html.startswith("<!DOCTYPE html>"), digest in html
     (True, True)
     """
+    html, digest, _ = _render(case_dir, for_pdf=for_pdf)
+    return html, digest
+
+
+def _render(case_dir: Path | str, *, for_pdf: bool) -> tuple[str, str, list[Listing]]:
+    """:func:`render_html` and, for the PDF, the listings of its annex."""
     from importlib import resources
 
     from chainsleuth.report.charts import flow_chart, growth_chart, timeline_chart
@@ -221,6 +274,7 @@ def render_html(case_dir: Path | str, *, for_pdf: bool = False) -> tuple[str, st
         "growth": _data_uri(kind, growth_chart(files.leads, fmt)),
     }
     css = (resources.files("chainsleuth.report") / "templates" / "report.css").read_text()
+    lists, annex = _pdf_lists(data) if for_pdf else ({}, [])
     html = (
         _env(for_pdf)
         .get_template("report.html.j2")
@@ -230,10 +284,11 @@ def render_html(case_dir: Path | str, *, for_pdf: bool = False) -> tuple[str, st
             pictures=pictures,
             css=Markup(css),
             for_pdf=for_pdf,
-            pdf=_listings(data) if for_pdf else {},
+            pdf=lists,
+            annex=annex,
         )
     )
-    return str(html), digest
+    return str(html), digest, annex
 
 
 def _fetcher() -> Any:
@@ -287,8 +342,12 @@ def write_report(
         else:
             from weasyprint import HTML
 
-            page, digest = render_html(case, for_pdf=True)
-            pdf = HTML(string=page, url_fetcher=_fetcher()).write_pdf()
-            _write(path, bytes(pdf or b""))
+            page, digest, listings = _render(case, for_pdf=True)
+            document = HTML(string=page, url_fetcher=_fetcher()).render()
+            pdf = bytes(document.write_pdf() or b"")
+            if listings:
+                annex = plan_annex(listings, first_page=len(document.pages))
+                pdf = append_annex(pdf, annex, draw_annex(annex))
+            _write(path, pdf)
         written.append(path)
     return ReportResult(written, digest)
