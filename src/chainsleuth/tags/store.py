@@ -51,6 +51,7 @@ __all__ = [
     "search_tags",
     "tags_path",
     "tags_table",
+    "write_tags",
 ]
 
 _TS = pa.timestamp("us", tz="UTC")
@@ -276,6 +277,24 @@ def import_tag_files(
     report.total = len(merged)
     register_tags_view(ds)
     return report
+
+
+def write_tags(ds: Dataset, tags: Sequence[Tag], packs: dict[str, Pack]) -> None:
+    """Replace the dataset's tag store with ``tags`` (pack headers ``packs``), atomically
+    (a temporary file renamed into place), and refresh the ``tags`` view: what an import
+    does after merging, for callers that edit single tags (the API).
+
+    >>> import shutil
+    >>> from chainsleuth.store.dataset import Dataset
+    >>> _ = shutil.copytree(ds.path, tmp / "w", ignore=shutil.ignore_patterns("tags*"))
+    >>> d = Dataset.open(tmp / "w")
+    >>> _ = import_tag_files(d, ["tests/data/tagpacks/miners.csv"])
+    >>> write_tags(d, load_tags(d)[:2], load_packs(d))
+    >>> len(load_tags(d)), d.sql("SELECT count(*) FROM tags").fetchall()
+    (2, [(2,)])
+    """
+    _write_atomic(_to_table(tags, packs), tags_path(ds))
+    register_tags_view(ds)
 
 
 def register_tags_view(ds: Dataset) -> bool:
