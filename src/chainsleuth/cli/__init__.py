@@ -28,10 +28,12 @@ from chainsleuth.cli import index as _index  # noqa: F401
 from chainsleuth.cli import ingest as _ingest  # noqa: F401
 from chainsleuth.cli import investigate as _investigate  # noqa: F401
 from chainsleuth.cli import report as _report  # noqa: F401
+from chainsleuth.cli import serve as _serve  # noqa: F401
 from chainsleuth.cli import show as _show  # noqa: F401
 from chainsleuth.cli import simulate as _simulate  # noqa: F401
 from chainsleuth.cli import tags as _tags  # noqa: F401
 from chainsleuth.cli import trace as _trace  # noqa: F401
+from chainsleuth.cli import users as _users  # noqa: F401
 from chainsleuth.cli import verify as _verify  # noqa: F401
 from chainsleuth.cli._app import app, console_err
 from chainsleuth.cli._errors import describe_os_error, path_from_argv
