@@ -1,9 +1,11 @@
-"""Shared fixtures: the real Bitcoin Core regtest chain ingested once per session."""
+"""Shared fixtures: the real Bitcoin Core regtest chain ingested once per session, and the
+demo's workdir built once per session for the tests that need it (investigate, API, explorer)."""
 
 from __future__ import annotations
 
 import gzip
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -53,3 +55,22 @@ def cli_run(capsys: pytest.CaptureFixture[str]) -> Iterator[Any]:
         return code, out.out, out.err
 
     yield run
+
+
+@pytest.fixture(scope="session")
+def demo_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``chainsleuth demo``'s workdir (``simulated/``, ``dataset/``, ``case/`` with its
+    report.html), built once per session: about 40-70 s, so only slow tests use it. Shared:
+    a test that changes anything in it works on a copy. ``CHAINSLEUTH_DEMO_DIR`` names an
+    existing workdir to reuse instead."""
+    from rich.console import Console
+
+    from chainsleuth.demo import default_scenario, run_demo
+
+    given = os.environ.get("CHAINSLEUTH_DEMO_DIR")
+    if given:
+        return Path(given)
+    work = tmp_path_factory.mktemp("demo")
+    with open(work / "log.txt", "w") as log:
+        run_demo(work, default_scenario(), Console(file=log))
+    return work

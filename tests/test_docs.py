@@ -51,5 +51,10 @@ def test_every_verb_is_in_the_architecture_or_readme() -> None:
         "eval clustering",
         "eval investigation",
         "demo",
+        "report",
+        "export",
+        "serve",
+        "users add",
+        "audit verify",
     ):
         assert f"chainsleuth {verb}" in text, verb

@@ -7,6 +7,7 @@ rule set once dropped payment recall here to 0.7% while the tiny economy still p
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -22,11 +23,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    workdir = tmp_path_factory.mktemp("demo")
-    with open(workdir / "log.txt", "w") as log:
-        run_demo(workdir, default_scenario(), Console(file=log))
-    return workdir
+def demo_dir(demo_workdir: Path) -> Path:
+    """The session's demo workdir (tests/conftest.py), read only here."""
+    return demo_workdir
 
 
 def test_demo_investigation_finds_the_service_and_its_customers(demo_dir: Path) -> None:
@@ -63,11 +62,13 @@ def test_demo_clustering_has_no_supercluster(demo_dir: Path) -> None:
     assert report["false_merges"]["largest_size"] <= 100  # measured 35
 
 
-def test_demo_runs_again_in_its_workdir(demo_dir: Path) -> None:
+def test_demo_runs_again_in_its_workdir(demo_dir: Path, tmp_path: Path) -> None:
     """``make demo`` twice: the demo replaces its own clustering run and case (no --force
     refusal), and the second case is as good as the first."""
-    with open(demo_dir / "log2.txt", "w") as log:
-        run_demo(demo_dir, default_scenario(), Console(file=log))
-    assert "reusing" in (demo_dir / "log2.txt").read_text()
-    score = evaluate_investigation(demo_dir / "case", demo_dir / "simulated" / "truth")
+    again = tmp_path / "demo"
+    shutil.copytree(demo_dir, again, symlinks=True)
+    with open(again / "log2.txt", "w") as log:
+        run_demo(again, default_scenario(), Console(file=log))
+    assert "reusing" in (again / "log2.txt").read_text()
+    score = evaluate_investigation(again / "case", again / "simulated" / "truth")
     assert score.payment_recall >= 0.97
