@@ -13,9 +13,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from chainsleuth.cluster.profile import cluster_profile
-from chainsleuth.cluster.runs import check_fresh, latest_run, list_runs, load_address_cluster
+from chainsleuth.cluster.runs import (
+    check_fresh,
+    latest_run,
+    list_runs,
+    load_address_cluster,
+    run_dir,
+)
 from chainsleuth.errors import NotFoundError
 from chainsleuth.store.dataset import Dataset
+from chainsleuth.store.runtables import member_ids
 from chainsleuth.tags.model import Tag
 from chainsleuth.tags.store import labels_for_addresses, labels_for_txids, tags_path
 
@@ -76,9 +83,8 @@ def cluster_view(
     prof = cluster_profile(ds, run, cluster_id, allow_stale=allow_stale)
     tags: list[Tag] = []
     if tags_path(ds).exists():  # members are only needed to collect their tags
-        mapping = load_address_cluster(ds, run)
-        members = [int(a) for a in (mapping == cluster_id).nonzero()[0]]
-        tags = [t for ts in labels_for_addresses(ds, members).values() for t in ts]
+        members = member_ids(run_dir(ds, run) / "members.parquet", cluster_id)
+        tags = [t for ts in labels_for_addresses(ds, members.tolist()).values() for t in ts]
     prof["label"] = label_text(tags)
     prof["tags"] = [_tag_dict(t) for t in tags[:50]]
     prof["n_tags"] = len(tags)

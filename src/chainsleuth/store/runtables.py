@@ -2,8 +2,9 @@
 
 ``clusters.parquet`` and ``members.parquet`` are sorted by cluster id, so a filter on one
 cluster lets Parquet row-group statistics skip the rest; ``evidence.parquet`` is read for the
-evidence rows of one cluster's members. Each read runs on an in-memory connection of its own;
-paths and ids go in as parameters.
+evidence rows of one cluster's members. Clusters and members are read with pyarrow's
+row-group filters; the evidence join runs on an in-memory DuckDB connection of its own, paths
+and ids as parameters.
 
 >>> from chainsleuth.cluster.runs import run_dir
 >>> run = run_dir(ds, "default")  # ds: the regtest chain, clustered
@@ -19,9 +20,10 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
-__all__ = ["CLUSTER_COLUMNS", "cluster_evidence", "cluster_row", "top_members"]
+__all__ = ["CLUSTER_COLUMNS", "cluster_evidence", "cluster_row", "member_ids", "top_members"]
 
 CLUSTER_COLUMNS = (
     "cluster_id",
@@ -39,21 +41,40 @@ order."""
 
 def cluster_row(clusters: Path, cluster_id: int) -> tuple[Any, ...] | None:
     """The :data:`CLUSTER_COLUMNS` of one cluster in a run's ``clusters.parquet`` (None when
-    the run has no such cluster).
+    the run has no such cluster); only the row groups that can hold it are read.
 
     >>> from chainsleuth.cluster.runs import run_dir
     >>> cluster_row(run_dir(ds, "default") / "clusters.parquet", -1) is None
     True
     """
-    con = duckdb.connect()
-    try:
-        rows = con.sql(
-            f"SELECT {', '.join(CLUSTER_COLUMNS)} FROM read_parquet(?) WHERE cluster_id = ?",
-            params=[str(clusters), int(cluster_id)],
-        ).fetchall()
-    finally:
-        con.close()
-    return rows[0] if rows else None
+    table = pq.read_table(
+        clusters, columns=list(CLUSTER_COLUMNS), filters=[("cluster_id", "=", int(cluster_id))]
+    )
+    if not table.num_rows:
+        return None
+    return tuple(table.column(c)[0].as_py() for c in CLUSTER_COLUMNS)
+
+
+def _members(members: Path, cluster_id: int) -> pa.Table:
+    """(addr_id, received, sent, n_outputs) of one cluster's members (its row groups only)."""
+    return pq.read_table(
+        members,
+        columns=["addr_id", "received", "sent", "n_outputs"],
+        filters=[("cluster_id", "=", int(cluster_id))],
+    )
+
+
+def member_ids(members: Path, cluster_id: int) -> NDArray[np.int64]:
+    """The addr_ids of one cluster's members, ascending, from a run's ``members.parquet``
+    (only the row groups holding the cluster: the cost follows the cluster, not the chain).
+
+    >>> from chainsleuth.cluster.runs import run_dir
+    >>> ids = member_ids(run_dir(ds, "default") / "members.parquet", 92)
+    >>> ids.size, int(ids[0])
+    (416, 92)
+    """
+    ids = _members(members, cluster_id).column("addr_id").to_numpy()
+    return np.sort(np.asarray(ids, dtype=np.int64))
 
 
 def top_members(members: Path, cluster_id: int, top: int) -> list[tuple[Any, ...]]:
@@ -64,15 +85,10 @@ def top_members(members: Path, cluster_id: int, top: int) -> list[tuple[Any, ...
     >>> [r[0] for r in top_members(run_dir(ds, "default") / "members.parquet", 92, 2)]
     [3254, 3837]
     """
-    con = duckdb.connect()
-    try:
-        return con.sql(
-            "SELECT addr_id, received, sent, n_outputs FROM read_parquet(?) "
-            "WHERE cluster_id = ? ORDER BY received DESC, addr_id LIMIT ?",
-            params=[str(members), int(cluster_id), int(top)],
-        ).fetchall()
-    finally:
-        con.close()
+    table = _members(members, cluster_id)
+    table = table.sort_by([("received", "descending"), ("addr_id", "ascending")]).slice(0, top)
+    cols = [table.column(c).to_pylist() for c in ("addr_id", "received", "sent", "n_outputs")]
+    return list(zip(*cols, strict=True))
 
 
 def cluster_evidence(evidence: Path, members: NDArray[np.int64]) -> list[tuple[Any, ...]]:

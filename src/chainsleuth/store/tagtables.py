@@ -16,12 +16,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 
 if TYPE_CHECKING:
     from chainsleuth.store.dataset import Dataset
 
 __all__ = [
+    "POINT_LOOKUPS",
     "address_actor_levels",
     "address_actor_rows",
     "address_tag_rows",
@@ -79,20 +81,70 @@ def address_actor_rows(ds: Dataset, path: Path) -> pa.Table:
     return query_arrow(ds, query, params=[str(path)])
 
 
+POINT_LOOKUPS = 4096
+"""Up to this many addresses (or distinct tag targets) are matched by point lookups in the
+dataset's lookup indexes; beyond, the tag file is joined with the whole ``addresses`` table."""
+
+
+def _wanted_addresses(ds: Dataset, path: Path, addr_ids: Sequence[int]) -> pa.Table | None:
+    """(addr_id, address) of the given addresses that tags can name, found by point lookups
+    instead of a scan of ``addresses`` (whose cost grows with the chain): the addresses'
+    strings when they are few, else the tag targets' ids (kept when the id's string is the
+    target itself, the join's exact match). None when neither is small, or the dataset has
+    no lookup indexes."""
+    lookup = getattr(ds, "lookup", None)  # a stand-in dataset of tests may have none
+    if lookup is None or not lookup.indexed:
+        return None
+    ids = np.unique(np.asarray([int(a) for a in addr_ids], dtype=np.int64))
+    if ids.size <= POINT_LOOKUPS:
+        strings = lookup.addresses_of(ids)
+        pairs = [(i, a) for i, a in zip(ids.tolist(), strings, strict=True) if a is not None]
+    else:
+        targets = query_arrow(
+            ds,
+            "SELECT DISTINCT target FROM read_parquet(?) "
+            "WHERE target_kind IN ('address', 'cluster')",
+            params=[str(path)],
+        ).column(0)
+        if len(targets) > POINT_LOOKUPS:
+            return None
+        wanted = set(ids.tolist())
+        found = [(lookup.addr_id(t), t) for t in targets.to_pylist()]
+        cands = [(i, t) for i, t in found if i is not None and i in wanted]
+        spelled = lookup.addresses_of([i for i, _ in cands])
+        pairs = [(i, t) for (i, t), a in zip(cands, spelled, strict=True) if a == t]
+    return pa.table(
+        {
+            "addr_id": pa.array([i for i, _ in pairs], pa.int64()),
+            "address": pa.array([a for _, a in pairs], pa.string()),
+        }
+    )
+
+
 def address_tag_rows(ds: Dataset, path: Path, addr_ids: Sequence[int]) -> pa.Table:
     """Every column of the address and cluster tags in the tag file ``path`` of the given
-    addresses, after their ``addr_id``; ordered by addr_id, pack, target kind, label.
+    addresses, after their ``addr_id``; ordered by addr_id, pack, target kind, label. A few
+    addresses (or a few tag targets) are matched through the lookup indexes, not by scanning
+    the ``addresses`` table.
 
     >>> from chainsleuth.tags.store import tags_path
     >>> rows = address_tag_rows(ds, tags_path(ds), [9, 7])  # 7 carries no tag
     >>> rows.column("addr_id").to_pylist(), rows.column("label").to_pylist()
     ([9], ['Exchange One'])
     """
+    order = " ORDER BY addr_id, pack, target_kind, label"
+    pairs = _wanted_addresses(ds, path, addr_ids)
+    if pairs is not None:
+        query = (
+            "SELECT w.addr_id, t.* FROM read_parquet(?) t "
+            "JOIN _chainsleuth_wanted w ON w.address = t.target "
+            "WHERE t.target_kind IN ('address', 'cluster')" + order
+        )
+        return query_arrow(ds, query, {"_chainsleuth_wanted": pairs}, [str(path)])
     wanted = pa.table({"addr_id": pa.array([int(a) for a in addr_ids], pa.int64())})
     query = (
         "SELECT * FROM (" + _ADDRESS_TAGS + ") "
-        "WHERE addr_id IN (SELECT addr_id FROM _chainsleuth_wanted_ids) "
-        "ORDER BY addr_id, pack, target_kind, label"
+        "WHERE addr_id IN (SELECT addr_id FROM _chainsleuth_wanted_ids)" + order
     )
     return query_arrow(ds, query, {"_chainsleuth_wanted_ids": wanted}, [str(path)])
 

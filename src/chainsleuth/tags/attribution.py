@@ -199,8 +199,10 @@ def cluster_tags(ds: Dataset, cluster_id: int, run: str | None = None) -> list[T
     >>> [t.label for t in cluster_tags(ds, 34)][:2]
     ['Exchange One', 'Exchange One']
     """
-    mapping = _run_mapping(ds, run)
-    members = np.flatnonzero(mapping == cluster_id)
+    from chainsleuth.cluster.runs import run_dir
+    from chainsleuth.store.runtables import member_ids
+
+    members = member_ids(run_dir(ds, run) / "members.parquet", cluster_id)
     if members.size == 0:
         raise NotFoundError(f"cluster {cluster_id} not in the clustering run")
     by_address = labels_for_addresses(ds, members.tolist())
