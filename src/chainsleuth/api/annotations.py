@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 
 from chainsleuth.api.clusterdata import cluster_members
 from chainsleuth.errors import NotFoundError
-from chainsleuth.report.annotate import best_tag, label_text
+from chainsleuth.report.annotate import best_tag, label_text, tag_dict
 from chainsleuth.store.dataset import Dataset
 from chainsleuth.store.runtables import CLUSTER_COLUMNS
 from chainsleuth.tags.model import Tag
@@ -43,18 +43,6 @@ __all__ = ["TagIndex", "annotate_tx", "cluster_view", "tag_dict", "tag_index", "
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TEXT = ("target", "label", "actor", "category", "abuse", "source", "pack", "context")
-
-
-def tag_dict(tag: Tag) -> dict[str, Any]:
-    """A tag as ``show --json`` prints it."""
-    return {
-        "label": tag.label,
-        "category": tag.category,
-        "actor": tag.actor,
-        "confidence": tag.confidence,
-        "source": tag.source,
-        "pack": tag.pack,
-    }
 
 
 @dataclass(frozen=True)

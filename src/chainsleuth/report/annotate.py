@@ -26,7 +26,7 @@ from chainsleuth.store.runtables import member_ids
 from chainsleuth.tags.model import Tag
 from chainsleuth.tags.store import labels_for_addresses, labels_for_txids, tags_path
 
-__all__ = ["annotate_profile", "best_tag", "cluster_view", "label_text", "resolve_run"]
+__all__ = ["annotate_profile", "best_tag", "cluster_view", "label_text", "resolve_run", "tag_dict"]
 
 
 def resolve_run(ds: Dataset, run: str | None, *, allow_stale: bool = False) -> str | None:
@@ -64,7 +64,8 @@ def label_text(tags: Sequence[Tag]) -> str:
     return f"{tag.label} ({category}{tag.confidence})"
 
 
-def _tag_dict(tag: Tag) -> dict[str, Any]:
+def tag_dict(tag: Tag) -> dict[str, Any]:
+    """A tag as ``show --json`` prints it (the API answers the same)."""
     return {
         "label": tag.label,
         "category": tag.category,
@@ -86,7 +87,7 @@ def cluster_view(
         members = member_ids(run_dir(ds, run) / "members.parquet", cluster_id)
         tags = [t for ts in labels_for_addresses(ds, members.tolist()).values() for t in ts]
     prof["label"] = label_text(tags)
-    prof["tags"] = [_tag_dict(t) for t in tags[:50]]
+    prof["tags"] = [tag_dict(t) for t in tags[:50]]
     prof["n_tags"] = len(tags)
     actors = sorted({t.actor or t.label for t in tags})
     prof["conflict"] = len(actors) > 1
@@ -108,9 +109,7 @@ def annotate_profile(
     mapping = load_address_cluster(ds, run) if run is not None else None
     if kind == "address":
         addr_id = prof["addr_id"]
-        prof["labels"] = [
-            _tag_dict(t) for t in labels_for_addresses(ds, [addr_id]).get(addr_id, [])
-        ]
+        prof["labels"] = [tag_dict(t) for t in labels_for_addresses(ds, [addr_id]).get(addr_id, [])]
         if mapping is not None and addr_id < mapping.shape[0]:
             cid = int(mapping[addr_id])
             c = cluster_view(ds, run, cid, allow_stale=allow_stale)  # type: ignore[arg-type]
@@ -134,5 +133,5 @@ def annotate_profile(
             if mapping is not None and ids[a] < mapping.shape[0]:
                 r["cluster_id"] = int(mapping[ids[a]])
         prof["tx_labels"] = [
-            _tag_dict(t) for t in labels_for_txids(ds, [prof["txid"]]).get(prof["txid"], [])
+            tag_dict(t) for t in labels_for_txids(ds, [prof["txid"]]).get(prof["txid"], [])
         ]
