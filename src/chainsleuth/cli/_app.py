@@ -96,7 +96,13 @@ def check_categories(values: list[str], option: str = "--stop-at") -> tuple[str,
 
 
 def step_progress(disable: bool = False) -> Progress:
-    """The progress bar of a verb that runs a known number of steps (hidden with --json)."""
+    """The progress bar of a verb that runs a known number of steps (hidden with --json;
+    written as lines instead with ``CHAINSLEUTH_PROGRESS=lines``: see
+    :mod:`chainsleuth.progresslines`)."""
+    from chainsleuth.progresslines import ReportingProgress, lines_requested
+
+    if lines_requested():
+        return ReportingProgress()
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
