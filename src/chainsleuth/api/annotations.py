@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 
 from chainsleuth.api.clusterdata import cluster_members
 from chainsleuth.errors import NotFoundError
-from chainsleuth.report.annotate import best_tag, label_text, tag_dict
+from chainsleuth.report.annotate import best_tag, cluster_tag_fields, label_text, tag_dict
 from chainsleuth.store.dataset import Dataset
 from chainsleuth.store.runtables import CLUSTER_COLUMNS
 from chainsleuth.tags.model import Tag
@@ -151,12 +151,7 @@ def _build_cluster_view(
     index = tag_index(state, ds)
     member_ids = sorted(members.column("addr_id").to_pylist())
     tags = [t for ts in index.for_addresses(member_ids).values() for t in ts]
-    prof["label"] = label_text(tags)
-    prof["tags"] = [tag_dict(t) for t in tags[:50]]
-    prof["n_tags"] = len(tags)
-    actors = sorted({t.actor or t.label for t in tags})
-    prof["conflict"] = len(actors) > 1
-    prof["actors"] = actors
+    prof.update(cluster_tag_fields(tags))
     for entry in prof["top_addresses"]:
         entry["label"] = label_text(index.by_addr.get(entry["addr_id"], []))
     best = best_tag(tags)

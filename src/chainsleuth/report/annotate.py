@@ -26,7 +26,15 @@ from chainsleuth.store.runtables import member_ids
 from chainsleuth.tags.model import Tag
 from chainsleuth.tags.store import labels_for_addresses, labels_for_txids, tags_path
 
-__all__ = ["annotate_profile", "best_tag", "cluster_view", "label_text", "resolve_run", "tag_dict"]
+__all__ = [
+    "annotate_profile",
+    "best_tag",
+    "cluster_tag_fields",
+    "cluster_view",
+    "label_text",
+    "resolve_run",
+    "tag_dict",
+]
 
 
 def resolve_run(ds: Dataset, run: str | None, *, allow_stale: bool = False) -> str | None:
@@ -86,17 +94,29 @@ def cluster_view(
     if tags_path(ds).exists():  # members are only needed to collect their tags
         members = member_ids(run_dir(ds, run) / "members.parquet", cluster_id)
         tags = [t for ts in labels_for_addresses(ds, members.tolist()).values() for t in ts]
-    prof["label"] = label_text(tags)
-    prof["tags"] = [tag_dict(t) for t in tags[:50]]
-    prof["n_tags"] = len(tags)
-    actors = sorted({t.actor or t.label for t in tags})
-    prof["conflict"] = len(actors) > 1
-    prof["actors"] = actors
+    prof.update(cluster_tag_fields(tags))
     for entry in prof["top_addresses"]:
         entry["label"] = label_text(
             labels_for_addresses(ds, [entry["addr_id"]]).get(entry["addr_id"], [])
         )
     return prof
+
+
+def cluster_tag_fields(tags: Sequence[Tag]) -> dict[str, Any]:
+    """What a cluster profile says of its members' tags: ``label``, the first 50 ``tags``,
+    ``n_tags``, the ``actors`` named and whether they ``conflict``.
+
+    >>> cluster_tag_fields([])
+    {'label': '', 'tags': [], 'n_tags': 0, 'conflict': False, 'actors': []}
+    """
+    actors = sorted({t.actor or t.label for t in tags})
+    return {
+        "label": label_text(tags),
+        "tags": [tag_dict(t) for t in tags[:50]],
+        "n_tags": len(tags),
+        "conflict": len(actors) > 1,
+        "actors": actors,
+    }
 
 
 def annotate_profile(
