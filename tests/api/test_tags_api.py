@@ -220,3 +220,20 @@ def test_import_csv_as_admin(
     for t in ident.json()["items"]:
         client.delete(f"/api/v1/tags/{t['id']}", headers=auth("admin"))
     assert not any(row["pack"] == "api import test" for row in _export_rows(api_data, capsys))
+
+
+def test_tags_of_a_cluster_are_its_members_tags(client: TestClient, auth: Auth) -> None:
+    """``GET /tags?target=cluster:N``: every tag on a member of cluster N (what the explorer
+    lists for a cluster node), the same tags the cluster's profile counts."""
+    cid = client.get(f"/api/v1/addresses/{EXCHANGE_ONE}", headers=auth("viewer")).json()["cluster"]
+    got = client.get(
+        "/api/v1/tags", params={"target": f"cluster:{cid}", "limit": 500}, headers=auth("viewer")
+    )
+    assert got.status_code == 200
+    tags = got.json()["items"]
+    assert EXCHANGE_ONE in {t["target"] for t in tags}
+    profile = client.get(f"/api/v1/clusters/{cid}", headers=auth("viewer")).json()
+    assert len(tags) == profile["n_tags"] > 0
+    for bad, status in (("cluster:x", 400), ("cluster:999999999", 404)):
+        r = client.get("/api/v1/tags", params={"target": bad}, headers=auth("viewer"))
+        assert r.status_code == status, (bad, r.text)

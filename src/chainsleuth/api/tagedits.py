@@ -156,19 +156,29 @@ def tag_json(tag: Tag) -> dict[str, Any]:
     return {"id": tag_id(tag), **doc}
 
 
-def find_tags(ds: Dataset, query: str | None = None, target: str | None = None) -> list[Tag]:
+def find_tags(
+    ds: Dataset, query: str | None = None, target: str | None = None, run: str | None = None
+) -> list[Tag]:
     """Stored tags whose target, label, actor, category, abuse, source, pack or context
     contains ``query`` (case-insensitive) and whose target is ``target`` (exactly; a txid in any
-    case); every tag when both are None. Ordered by pack, target kind, target, label.
+    case; ``cluster:N``: the address and cluster tags of every member of cluster N in the
+    clustering run ``run``); every tag when both are None. Ordered by pack, target kind,
+    target, label.
 
     >>> find_tags(ds, "exchange one", "bcrt1q57jxq2ww5f3alrhu3ydxkf8py58s9wgcayuecx")[0].label
     'Exchange One'
+    >>> {t.label for t in find_tags(ds, None, "cluster:34", "default")}
+    {'Exchange One'}
     """
     needle = query.lower() if query else None
     fields = ("target", "label", "actor", "category", "abuse", "source", "pack", "context")
     wanted = target.strip() if target else None
+    pool = load_tags(ds)
+    if wanted is not None and wanted.lower().startswith("cluster:"):
+        pool = _member_tags(ds, wanted, run)
+        wanted = None
     found = []
-    for t in load_tags(ds):
+    for t in pool:
         if wanted is not None and t.target != wanted and t.target != wanted.lower():
             continue
         if needle is not None and not any(needle in (getattr(t, f) or "").lower() for f in fields):
@@ -206,6 +216,23 @@ def _cluster_member(ds: Dataset, target: str, run: str | None) -> str:
     if address is None:
         raise NotFoundError(f"cluster has no named address: {target}")
     return address
+
+
+def _member_tags(ds: Dataset, target: str, run: str | None) -> list[Tag]:
+    """The address and cluster tags of every member of ``cluster:N`` in the clustering run,
+    ordered as the store orders tags."""
+    from chainsleuth.cluster.runs import run_dir
+    from chainsleuth.store.runtables import member_ids
+    from chainsleuth.tags.store import labels_for_addresses
+
+    ident = target.split(":", 1)[1]
+    if not ident.isdigit():
+        raise InputError(f"cluster id must be a number: {target!r}")
+    members = member_ids(run_dir(ds, run) / "members.parquet", int(ident))
+    if not members.size:
+        raise NotFoundError(f"cluster not in clustering run: {target}")
+    tags = [t for ts in labels_for_addresses(ds, members.tolist()).values() for t in ts]
+    return sorted(tags, key=lambda t: (t.pack, t.target_kind, t.target, t.label))
 
 
 def _write(ds: Dataset, tags: list[Tag], packs: dict[str, Pack]) -> None:

@@ -94,7 +94,11 @@ def list_tags(
     ] = None,
     target: Annotated[
         str | None,
-        Query(max_length=200, description="Only tags on this target.", examples=[_EXAMPLE_ADDRESS]),
+        Query(
+            max_length=200,
+            description="Only tags on this target (`cluster:N`: every member's tags).",
+            examples=[_EXAMPLE_ADDRESS],
+        ),
     ] = None,
 ) -> Page[TagOut]:
     """Stored tags, optionally searched (``q``) or of one target, by pack, kind, target,
@@ -104,7 +108,7 @@ def list_tags(
     if not isinstance(offset, int) or offset < 0:
         raise InputError("bad cursor")
     with state.dataset() as ds:
-        tags = find_tags(ds, q, target)
+        tags = find_tags(ds, q, target, state.clustering(ds))
     chunk = tags[offset : offset + page.limit]
     more = offset + page.limit < len(tags)
     return Page[TagOut](
