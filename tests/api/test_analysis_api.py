@@ -193,3 +193,19 @@ def test_recorded_examples_match_the_demo(demo_data: Path) -> None:
     assert set(stored) == set(fresh)
     for name in DETERMINISTIC:
         assert fresh[name] == stored[name], name
+
+
+def test_a_cluster_seed_traces_as_its_address(client: TestClient, auth: Auth) -> None:
+    """``cluster:N`` as a seed is the cluster an address seed resolves to: the same trace."""
+    cid = client.get(f"/api/v1/addresses/{SERVICE}", headers=auth("viewer")).json()["cluster"]
+    by_address = {"seeds": [SERVICE], "direction": "forward", "hops": 3}
+    by_cluster = {**by_address, "seeds": [f"cluster:{cid}"]}
+    a = client.post("/api/v1/trace", json=by_address, headers=auth("viewer"))
+    b = client.post("/api/v1/trace", json=by_cluster, headers=auth("viewer"))
+    assert a.status_code == b.status_code == 200, b.text
+    for key in ("nodes", "edges", "endpoints"):
+        assert a.json()[key] == b.json()[key], key
+    bad = client.post(
+        "/api/v1/trace", json={**by_address, "seeds": ["cluster:x"]}, headers=auth("viewer")
+    )
+    assert bad.status_code == 400 and "cluster:x" in bad.json()["detail"]

@@ -58,7 +58,9 @@ class TraceIn(BaseModel):
     """A trace as ``chainsleuth trace`` takes it (options of the same names and defaults)."""
 
     seeds: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
-        min_length=1, examples=[[_B]], description="Seed addresses (at most max_trace_seeds)."
+        min_length=1,
+        examples=[[_B]],
+        description="Seed addresses or `cluster:N` (at most max_trace_seeds).",
     )
     direction: Literal["back", "forward"] = Field("back", examples=["back"])
     hops: int = Field(5, ge=1, examples=[3], description="At most max_trace_hops.")
@@ -166,6 +168,24 @@ def explain(
     return ExplainOut(**result.to_dict())
 
 
+def _trace_seeds(seeds: list[str]) -> list[str | int]:
+    """Seed addresses as they are, ``cluster:N`` as the flow graph's node N (a cluster id).
+
+    >>> _trace_seeds(["bcrt1qexample", "cluster:7"])
+    ['bcrt1qexample', 7]
+    """
+    out: list[str | int] = []
+    for seed in seeds:
+        if seed.lower().startswith("cluster:"):
+            ident = seed.split(":", 1)[1]
+            if not ident.isdigit():
+                raise InputError(f"cluster id must be a number: {seed!r}")
+            out.append(int(ident))
+        else:
+            out.append(seed)
+    return out
+
+
 @router.post("/trace", dependencies=VIEWER, responses=response_example("trace"))
 def trace(body: TraceIn, state: Annotated[ServerState, Depends(get_state)]) -> TraceOut:
     """Trace value from seed addresses hop by hop at cluster level (as ``chainsleuth trace
@@ -194,7 +214,7 @@ def trace(body: TraceIn, state: Annotated[ServerState, Depends(get_state)]) -> T
             raise NotFoundError("no clustering run in this dataset: run `chainsleuth cluster`")
         result = run_trace(
             ds,
-            body.seeds,
+            _trace_seeds(body.seeds),
             direction=body.direction,
             hops=body.hops,
             policy=body.policy,
