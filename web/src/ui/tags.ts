@@ -20,9 +20,10 @@ export const CATEGORIES = [
 type Tag = Record<string, unknown>;
 const cache = new Map<string, Tag[] | "loading">();
 
-/** The target the API stores a node's tags on: an address (a cluster's known member). */
+/** The target whose tags the panel lists: an address, or every member of a cluster. */
 function tagTarget(node: GNode): string | null {
-  return node.kind === "address" ? node.ref : node.seedAddress;
+  if (node.kind === "address") return node.ref;
+  return node.kind === "cluster" ? `cluster:${node.ref}` : node.seedAddress;
 }
 
 export function renderTags(app: App, node: GNode): Node[] {
@@ -102,9 +103,10 @@ async function submit(app: App, node: GNode, form: HTMLFormElement): Promise<voi
     return api.addTag(body);
   });
   if (!done) return;
-  // the API stores a cluster's tag on one member address: list the node's tags by it from now on
+  // the API stores a cluster's tag on one member address (the node's seed address from now on)
   const stored = typeof done.target === "string" ? done.target : undefined;
   cache.delete(tagTarget(node) ?? stored ?? "");
+  if (stored) cache.delete(stored);
   const others = node.labels.filter((l) => l !== label);
   app.dispatch({ type: "labels", id: node.id, labels: [label, ...others], category, seedAddress: stored });
 }
