@@ -27,13 +27,12 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from chainsleuth.api.clusterdata import cluster_members
 from chainsleuth.errors import NotFoundError
 from chainsleuth.report.annotate import best_tag, cluster_tag_fields, label_text, tag_dict
 from chainsleuth.store.dataset import Dataset
-from chainsleuth.store.runtables import CLUSTER_COLUMNS
+from chainsleuth.store.runtables import CLUSTER_COLUMNS, rows_with_key
 from chainsleuth.tags.model import Tag
 
 if TYPE_CHECKING:
@@ -102,10 +101,8 @@ def tag_index(state: ServerState, ds: Dataset) -> TagIndex:
 
 
 def _cluster_row(folder: Any, cluster_id: int) -> dict[str, int] | None:
-    table = pq.read_table(
-        folder / "clusters.parquet",
-        columns=list(CLUSTER_COLUMNS),
-        filters=[("cluster_id", "=", int(cluster_id))],
+    table = rows_with_key(
+        folder / "clusters.parquet", "cluster_id", int(cluster_id), list(CLUSTER_COLUMNS)
     )
     if table.num_rows == 0:
         return None

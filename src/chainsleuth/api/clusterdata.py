@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
+from chainsleuth.store.runtables import rows_with_key
 from chainsleuth.trace.flowgraph import FlowGraph
 
 __all__ = ["ClusterTxs", "Neighbours", "cluster_members", "cluster_txs", "neighbours"]
@@ -38,10 +38,11 @@ I64 = NDArray[np.int64]
 def cluster_members(run_folder: Path, cluster_id: int) -> pa.Table:
     """Rows (addr_id, received, sent, n_outputs) of one cluster's members, biggest receiver
     first (ties by addr_id), from ``members.parquet`` (only the row groups holding it)."""
-    table = pq.read_table(
+    table = rows_with_key(
         run_folder / "members.parquet",
-        columns=["addr_id", "received", "sent", "n_outputs"],
-        filters=[("cluster_id", "=", int(cluster_id))],
+        "cluster_id",
+        int(cluster_id),
+        ["addr_id", "received", "sent", "n_outputs"],
     )
     return table.sort_by([("received", "descending"), ("addr_id", "ascending")])
 

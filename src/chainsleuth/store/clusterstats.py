@@ -94,7 +94,10 @@ if TYPE_CHECKING:
 
 __all__ = ["CLUSTERS_SCHEMA", "MEMBERS_SCHEMA", "write_cluster_stats"]
 
-ROW_GROUP = 1 << 17
+ROW_GROUP = 1 << 15
+"""Rows per row group of ``clusters.parquet`` and ``members.parquet``. A cluster's profile
+reads the groups holding its id: one 32 Ki-row group of members decodes in ~1–2 ms, a 128
+Ki-row one in ~7 ms (measured on the demo through the API)."""
 
 CLUSTERS_SCHEMA = pa.schema(
     [

@@ -1,10 +1,11 @@
 """Reads of a clustering run's Parquet files (``derived/clusters/<run>/``) with DuckDB.
 
-``clusters.parquet`` and ``members.parquet`` are sorted by cluster id, so a filter on one
-cluster lets Parquet row-group statistics skip the rest; ``evidence.parquet`` is read for the
-evidence rows of one cluster's members. Clusters and members are read with pyarrow's
-row-group filters; the evidence join runs on an in-memory DuckDB connection of its own, paths
-and ids as parameters.
+``clusters.parquet`` and ``members.parquet`` are sorted by cluster id, so the rows of one
+cluster sit in the row groups whose min/max statistics cover its id: :func:`rows_with_key`
+reads the footer once per file version (kept in a small cache) and then only those groups
+(~1 ms for a cluster of the demo, against ~9 ms for ``pq.read_table`` with a filter, which
+builds a dataset per call). ``evidence.parquet`` is read for the evidence rows of one cluster's
+members on an in-memory DuckDB connection of its own, paths and ids as parameters.
 
 >>> from chainsleuth.cluster.runs import run_dir
 >>> run = run_dir(ds, "default")  # ds: the regtest chain, clustered
@@ -14,16 +15,32 @@ and ids as parameters.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
-__all__ = ["CLUSTER_COLUMNS", "cluster_evidence", "cluster_row", "member_ids", "top_members"]
+__all__ = [
+    "CLUSTER_COLUMNS",
+    "cluster_evidence",
+    "cluster_row",
+    "member_ids",
+    "rows_with_key",
+    "top_members",
+]
+
+_FOOTERS_KEPT = 16
+_footers: OrderedDict[tuple[str, str, int, int, int], tuple[pq.FileMetaData, Any, Any]] = (
+    OrderedDict()
+)
+_footers_lock = threading.Lock()
 
 CLUSTER_COLUMNS = (
     "cluster_id",
@@ -39,6 +56,57 @@ CLUSTER_COLUMNS = (
 order."""
 
 
+def _key_ranges(path: Path, column: str) -> tuple[pq.FileMetaData, Any, Any]:
+    """(footer, per-row-group min, max of ``column``) of a Parquet file, cached per file
+    version (path, inode, size, mtime): a rewritten run is read afresh. The cache keeps the
+    last 16 files (a footer is ~1 KiB per row group)."""
+    st = path.stat()
+    key = (str(path), column, st.st_ino, st.st_size, st.st_mtime_ns)
+    with _footers_lock:
+        hit = _footers.get(key)
+        if hit is not None:
+            _footers.move_to_end(key)
+            return hit
+    md = pq.read_metadata(path)
+    idx = md.schema.to_arrow_schema().get_field_index(column)
+    lo = np.full(md.num_row_groups, np.iinfo(np.int64).min, dtype=np.int64)
+    hi = np.full(md.num_row_groups, np.iinfo(np.int64).max, dtype=np.int64)
+    for g in range(md.num_row_groups):
+        stats = md.row_group(g).column(idx).statistics
+        if stats is not None and stats.has_min_max:
+            lo[g], hi[g] = int(stats.min), int(stats.max)
+    hit = (md, lo, hi)
+    with _footers_lock:
+        _footers[key] = hit
+        while len(_footers) > _FOOTERS_KEPT:
+            _footers.popitem(last=False)
+    return hit
+
+
+def rows_with_key(path: Path, column: str, key: int, columns: list[str]) -> pa.Table:
+    """The rows of a Parquet file whose integer ``column`` equals ``key``, reading only the
+    row groups whose statistics can hold it (a group without statistics is read).
+
+    >>> from chainsleuth.cluster.runs import run_dir
+    >>> t = rows_with_key(run_dir(ds, "default") / "members.parquet", "cluster_id", 92,
+    ...                   ["addr_id"])
+    >>> t.num_rows
+    416
+    """
+    md, lo, hi = _key_ranges(path, column)
+    groups = np.flatnonzero((lo <= key) & (hi >= key)).tolist()
+    cols = columns if column in columns else [*columns, column]
+    if not groups:
+        schema = md.schema.to_arrow_schema()
+        return pa.Table.from_arrays(
+            [pa.nulls(0, schema.field(c).type) for c in columns],
+            schema=pa.schema([schema.field(c) for c in columns]),
+        )
+    with pq.ParquetFile(path, metadata=md) as pf:
+        table = pf.read_row_groups(groups, columns=cols)
+    return table.filter(pc.equal(table.column(column), key)).select(columns)
+
+
 def cluster_row(clusters: Path, cluster_id: int) -> tuple[Any, ...] | None:
     """The :data:`CLUSTER_COLUMNS` of one cluster in a run's ``clusters.parquet`` (None when
     the run has no such cluster); only the row groups that can hold it are read.
@@ -47,9 +115,7 @@ def cluster_row(clusters: Path, cluster_id: int) -> tuple[Any, ...] | None:
     >>> cluster_row(run_dir(ds, "default") / "clusters.parquet", -1) is None
     True
     """
-    table = pq.read_table(
-        clusters, columns=list(CLUSTER_COLUMNS), filters=[("cluster_id", "=", int(cluster_id))]
-    )
+    table = rows_with_key(clusters, "cluster_id", int(cluster_id), list(CLUSTER_COLUMNS))
     if not table.num_rows:
         return None
     return tuple(table.column(c)[0].as_py() for c in CLUSTER_COLUMNS)
@@ -57,10 +123,8 @@ def cluster_row(clusters: Path, cluster_id: int) -> tuple[Any, ...] | None:
 
 def _members(members: Path, cluster_id: int) -> pa.Table:
     """(addr_id, received, sent, n_outputs) of one cluster's members (its row groups only)."""
-    return pq.read_table(
-        members,
-        columns=["addr_id", "received", "sent", "n_outputs"],
-        filters=[("cluster_id", "=", int(cluster_id))],
+    return rows_with_key(
+        members, "cluster_id", int(cluster_id), ["addr_id", "received", "sent", "n_outputs"]
     )
 
 
