@@ -3,7 +3,7 @@
 Ids are dense and in chain order, and every part holds its partition's rows in id order, so the
 row of ``tx_id`` / ``out_id`` / ``addr_id`` is found without a scan: the manifest's
 ``partitions[].first_*_id`` name the part, ``id - first_id`` the row in it. Rows in small row
-groups (≤ 64 Ki rows in all, as ingest writes them: 32 Ki-row groups) are read by pyarrow
+groups (≤ 64 Ki rows in all; ingest writes 16 Ki-row groups) are read by pyarrow
 decoding just those groups (~1–4 ms). Where the groups are bigger (datasets written before)
 and a DuckDB connection is given, a read of a few rows is ``read_parquet(part,
 file_row_number = true)`` filtered on the row numbers: DuckDB decodes the wanted columns only
