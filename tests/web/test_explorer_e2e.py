@@ -361,3 +361,110 @@ def test_a_dragged_node_stays_where_it_was_put(browser: Browser, served: Served)
     page.get_by_role("button", name="Clear filters").click()
     assert page.evaluate(hidden) == 0
     assert browser.errors == []
+
+
+def _grid_case_file(path: Path, side: int) -> None:
+    """A valid explorer case file (version 1): ``side``² cluster nodes on a grid, each linked
+    to its right-hand neighbour."""
+    import json
+
+    nodes = {
+        f"cluster:{i}": {
+            "id": f"cluster:{i}",
+            "kind": "cluster",
+            "ref": str(i),
+            "label": f"cluster {i}",
+            "labels": [],
+            "category": None,
+            "valueSats": 10_000 + i,
+            "size": 1,
+            "cluster": i,
+            "seedAddress": None,
+            "time": None,
+            "x": (i % side) * 4.0,
+            "y": (i // side) * 4.0,
+            "pinned": False,
+        }
+        for i in range(side * side)
+    }
+    edges = {
+        f"flow:cluster:{i}>cluster:{i + 1}": {
+            "id": f"flow:cluster:{i}>cluster:{i + 1}",
+            "kind": "flow",
+            "source": f"cluster:{i}",
+            "target": f"cluster:{i + 1}",
+            "valueSats": 1000,
+            "txCount": 1,
+            "firstTime": None,
+            "lastTime": None,
+            "txid": None,
+            "hop": None,
+        }
+        for i in range(side * side)
+        if (i + 1) % side
+    }
+    doc = {
+        "version": 1,
+        "caseName": "grid",
+        "nodes": nodes,
+        "edges": edges,
+        "notes": {},
+        "highlight": {"nodes": [], "edges": []},
+        "expansions": {},
+        "trace": None,
+        "filters": {"minSats": 0, "from": None, "to": None},
+    }
+    path.write_text(json.dumps(doc))
+
+
+def test_a_big_graph_pans_as_a_picture(browser: Browser, served: Served, tmp_path: Path) -> None:
+    """Above 1,500 nodes a stage drag moves the drawn layers by a CSS transform and sets the
+    camera once, on release: a node ends up exactly as far from where it was as the mouse
+    went, the layers are put back, and the selection survives the drag."""
+    page = browser.page
+    _login(page, served)
+    case = tmp_path / "grid.explorer.json"
+    _grid_case_file(case, 40)
+    page.locator("#open-file").set_input_files(str(case))
+    _status(page, r"opened .*: 1600 nodes")
+    _pick(page, "cluster:0")
+    project = (
+        "(id) => { const a = window.chainsleuthExplorer; const n = a.doc.nodes[id];"
+        " return a.view.project(n.x, n.y); }"
+    )
+    camera = "() => window.chainsleuthExplorer.view.sigma.getCamera().getState()"
+    transforms = (
+        "() => [...document.querySelectorAll('#graph canvas:not(.sigma-mouse)')]"
+        ".map((c) => c.style.transform)"
+    )
+    page.wait_for_timeout(800)  # the view's fit animation (300 ms) has run
+    page.wait_for_function("() => !window.chainsleuthExplorer.view.sigma.getCamera().isAnimated()")
+    before, cam0 = page.evaluate(project, "cluster:820"), page.evaluate(camera)
+    box = page.locator("#graph .sigma-mouse").bounding_box()
+    # a corner of the stage margin (no node there) that no panel covers
+    corners = [
+        (box["x"] + dx, box["y"] + dy)
+        for dx in (4, box["width"] - 140)
+        for dy in (4, box["height"] - 80)
+    ]
+    x0, y0 = next(
+        (x, y)
+        for x, y in corners
+        if page.evaluate(
+            "([x, y]) => document.elementFromPoint(x, y).classList.contains('sigma-mouse')",
+            [x, y],
+        )
+    )
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for i in range(1, 11):
+        page.mouse.move(x0 + 12 * i, y0 + 7 * i)
+    # while dragging: the picture moved, the camera did not
+    assert set(page.evaluate(transforms)) == {"translate(120px, 70px)"}
+    assert page.evaluate(camera) == cam0
+    page.mouse.up()
+    page.wait_for_function(f"() => ({transforms})().every((t) => t === '')")
+    after = page.evaluate(project, "cluster:820")
+    assert after["x"] == pytest.approx(before["x"] + 120, abs=1.0)
+    assert after["y"] == pytest.approx(before["y"] + 70, abs=1.0)
+    assert page.evaluate("() => [...window.chainsleuthExplorer.selected]") == ["cluster:0"]

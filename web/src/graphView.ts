@@ -1,5 +1,9 @@
 // The canvas: keeps a graphology graph in step with the document and draws it with sigma
 // (WebGL, fluid at thousands of nodes). Clicks select, drags place a node (it stays put).
+// A big graph pans as a picture: while the stage is dragged the drawn layers are moved by a
+// CSS transform (the compositor's work, no WebGL frame), and the camera is set once, on
+// release; with software WebGL (no GPU) redrawing thousands of nodes every frame is what
+// makes a pan stutter.
 
 import Graph from "graphology";
 import Sigma from "sigma";
@@ -28,6 +32,9 @@ export class GraphView {
   private hidden = { nodes: new Set<string>(), edges: new Set<string>() };
   private dragging: string | null = null;
   private dragMoved = false;
+  /** A stage drag of a big graph: where it started (viewport pixels) and how far it went. */
+  private pan: { x0: number; y0: number; dx: number; dy: number } | null = null;
+  private panned = false;
 
   constructor(container: HTMLElement, private events: ViewEvents) {
     this.sigma = new Sigma(this.graph, container, {
@@ -73,7 +80,12 @@ export class GraphView {
       if (this.dragMoved) return;
       this.events.select(node, event.original.shiftKey || event.original.ctrlKey || event.original.metaKey);
     });
-    s.on("clickStage", () => this.events.select(null, false));
+    s.on("clickStage", () => {
+      if (!this.panned) this.events.select(null, false);
+    });
+    s.on("downStage", ({ event }) => {
+      if (this.isBig()) this.pan = { x0: event.x, y0: event.y, dx: 0, dy: 0 };
+    });
     s.on("clickEdge", ({ edge }) => this.events.select(edge, false));
     s.on("downNode", ({ node }) => {
       this.dragging = node;
@@ -81,6 +93,15 @@ export class GraphView {
       if (!s.getCustomBBox()) s.setCustomBBox(s.getBBox());
     });
     s.getMouseCaptor().on("mousemovebody", (e) => {
+      if (this.pan && !this.dragging) {
+        this.pan.dx = e.x - this.pan.x0;
+        this.pan.dy = e.y - this.pan.y0;
+        this.shiftLayers(container, `translate(${this.pan.dx}px, ${this.pan.dy}px)`);
+        this.panned = true;
+        e.preventSigmaDefault();
+        e.original.preventDefault();
+        return;
+      }
       if (!this.dragging) return;
       const p = s.viewportToGraph(e);
       this.graph.setNodeAttribute(this.dragging, "x", p.x);
@@ -98,8 +119,39 @@ export class GraphView {
       this.dragging = null;
       setTimeout(() => (this.dragMoved = false), 0);
     };
-    s.getMouseCaptor().on("mouseup", end);
+    // a picture pan goes on over the panels (as sigma's own pan does) until the button is up
+    s.getMouseCaptor().on("mouseup", () => {
+      if (this.pan) this.endPan(container);
+      end();
+    });
     container.addEventListener("mouseleave", end);
+  }
+
+  private isBig(): boolean {
+    return this.graph.order > BIG_GRAPH || this.graph.size > BIG_GRAPH;
+  }
+
+  /** Move every drawn layer (not the mouse layer, which takes the events) by a CSS transform. */
+  private shiftLayers(container: HTMLElement, transform: string): void {
+    for (const c of container.querySelectorAll<HTMLCanvasElement>("canvas:not(.sigma-mouse)")) {
+      c.style.transform = transform;
+    }
+  }
+
+  /** A picture pan released: the camera moves by the drag, the layers are put back in the
+   * frame that draws the moved camera (no flash of the old position). */
+  private endPan(container: HTMLElement): void {
+    const pan = this.pan;
+    this.pan = null;
+    if (!pan || (pan.dx === 0 && pan.dy === 0)) return;
+    const s = this.sigma;
+    const from = s.viewportToFramedGraph({ x: pan.x0, y: pan.y0 });
+    const to = s.viewportToFramedGraph({ x: pan.x0 + pan.dx, y: pan.y0 + pan.dy });
+    const camera = s.getCamera();
+    const state = camera.getState();
+    s.once("afterRender", () => this.shiftLayers(container, ""));
+    camera.setState({ x: state.x + from.x - to.x, y: state.y + from.y - to.y });
+    setTimeout(() => (this.panned = false), 0);
   }
 
   /** Bring the graph in line with the document (add, update, drop what changed). */
@@ -142,7 +194,7 @@ export class GraphView {
       else g.addDirectedEdgeWithKey(e.id, e.source, e.target, attrs);
     }
     // a large graph stays fluid: edge labels only while it is small, labels hidden while moving
-    const big = g.order > BIG_GRAPH || g.size > BIG_GRAPH;
+    const big = this.isBig();
     if (this.sigma.getSetting("renderEdgeLabels") === big) {
       this.sigma.setSetting("renderEdgeLabels", !big);
       this.sigma.setSetting("hideLabelsOnMove", big);
