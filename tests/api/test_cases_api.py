@@ -182,22 +182,32 @@ def test_explorer_file_round_trip(client: TestClient, auth: Auth, api_data: Path
 def test_explorer_file_past_its_cap_is_413(
     api_data: Path, tokens: dict[str, str], tmp_path: Path
 ) -> None:
+    """The explorer's saved graph may be larger than any other body (a 5,000-node graph is
+    ~3.5 MB), up to its own cap: past it 413 whether the body says its length or not, and
+    nothing is written; the same body elsewhere is over the general body limit."""
     from chainsleuth.api.app import create_app
-    from chainsleuth.api.casestore import MAX_EXPLORER_BYTES
     from chainsleuth.api.limits import ApiLimits
 
     copy = tmp_path / "dataset"  # a server of its own: one audit log, one writer
     shutil.copytree(api_data, copy, ignore=shutil.ignore_patterns("audit*", "cases", "jobs"))
-    app = create_app(copy, limits=ApiLimits(max_body_bytes=3 * MAX_EXPLORER_BYTES))
+    app = create_app(copy, limits=ApiLimits(max_body_bytes=1000, max_explorer_bytes=20_000))
+    auth = {"Authorization": f"Bearer {tokens['analyst']}"}
     try:
         c = TestClient(app, raise_server_exceptions=False)
-        doc = {"version": 1, "blob": "x" * MAX_EXPLORER_BYTES}
-        r = c.put(
-            "/api/v1/cases/too-big/explorer",
-            json=doc,
-            headers={"Authorization": f"Bearer {tokens['analyst']}"},
-        )
-        assert r.status_code == 413 and "past the cap" in r.json()["detail"]
+        fits = {"version": 1, "blob": "x" * 15_000}
+        r = c.put("/api/v1/cases/big/explorer", json=fits, headers=auth)
+        assert r.status_code == 200, r.text
+        assert c.get("/api/v1/cases/big/explorer", headers=auth).json() == fits
+        note = {"target": "cluster:1", "text": "x" * 15_000}
+        r = c.post("/api/v1/cases/big/annotations", json=note, headers=auth)
+        assert r.status_code == 413 and "larger than 1000 bytes" in r.json()["detail"]
+
+        doc = {"version": 1, "blob": "x" * 20_000}
+        r = c.put("/api/v1/cases/too-big/explorer", json=doc, headers=auth)
+        assert r.status_code == 413 and "larger than 20000 bytes" in r.json()["detail"]
+        chunks = iter([b'{"version": 1, "blob": "', b"x" * 20_000, b'"}'])
+        r = c.put("/api/v1/cases/too-big/explorer", content=chunks, headers=auth)
+        assert r.status_code == 413
         assert not (copy / "cases" / "too-big" / "explorer.json").exists()
     finally:
         app.state.server.close()

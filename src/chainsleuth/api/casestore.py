@@ -76,8 +76,9 @@ ANNOTATIONS_FILE = "annotations.jsonl"
 EXPLORER_FILE = "explorer.json"
 MAX_ANNOTATIONS_BYTES = 5_000_000
 """A case's annotations file may grow to this size; a note past it is refused (413)."""
-MAX_EXPLORER_BYTES = 1_000_000
-"""Largest explorer file (its JSON text, as stored)."""
+MAX_EXPLORER_BYTES = 16_000_000
+"""Largest explorer file (its JSON text, as stored) unless the server sets another
+(``ApiLimits.max_explorer_bytes``)."""
 MAX_TARGET_CHARS = 300
 MAX_TEXT_CHARS = 10_000
 EXPORT_FORMATS: dict[str, tuple[str, str]] = {
@@ -333,10 +334,12 @@ def read_explorer(data: Path, name: str) -> dict[str, Any]:
     return doc
 
 
-def write_explorer(data: Path, name: str, doc: dict[str, Any]) -> int:
+def write_explorer(
+    data: Path, name: str, doc: dict[str, Any], max_bytes: int = MAX_EXPLORER_BYTES
+) -> int:
     """Save the explorer's file for case ``name`` (the case folder is created when missing);
     returns the bytes written. InputError unless ``doc`` is an object with ``"version": 1``;
-    TooLargeError past :data:`MAX_EXPLORER_BYTES`.
+    TooLargeError past ``max_bytes``.
 
     >>> d = Path(tempfile.mkdtemp())
     >>> write_explorer(d, "graph1", {"version": 1, "nodes": []}) > 0
@@ -347,10 +350,8 @@ def write_explorer(data: Path, name: str, doc: dict[str, Any]) -> int:
     if not isinstance(doc, dict) or doc.get("version") != 1 or isinstance(doc["version"], bool):
         raise InputError('explorer file must be a JSON object with "version": 1')
     body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    if len(body) > MAX_EXPLORER_BYTES:
-        raise TooLargeError(
-            f"explorer file of {len(body)} bytes is past the cap of {MAX_EXPLORER_BYTES}"
-        )
+    if len(body) > max_bytes:
+        raise TooLargeError(f"explorer file of {len(body)} bytes is past the cap of {max_bytes}")
     folder = case_dir(data, name, must_exist=False)
     with _LOCK:
         folder.mkdir(parents=True, exist_ok=True)

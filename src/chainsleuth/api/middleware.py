@@ -102,7 +102,8 @@ class ApiMiddleware:
             "status": 500,
             "result_bytes": 0,
         }
-        body = _BodyMeter(receive, state.limits.max_body_bytes, _content_type(scope))
+        limit = state.limits.body_limit(scope["method"], scope["path"])
+        body = _BodyMeter(receive, limit, _content_type(scope))
 
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -117,10 +118,8 @@ class ApiMiddleware:
                 await _send_problem(sending, *refusal)
                 return
             length = _content_length(scope)
-            if length is not None and length > state.limits.max_body_bytes:
-                await _send_problem(
-                    sending, 413, f"request body larger than {state.limits.max_body_bytes} bytes"
-                )
+            if length is not None and length > limit:
+                await _send_problem(sending, 413, f"request body larger than {limit} bytes")
                 return
             try:
                 await self.app(scope, body.receive, sending)
@@ -129,7 +128,7 @@ class ApiMiddleware:
                     await _send_problem(
                         sending,
                         413,
-                        f"request body larger than {state.limits.max_body_bytes} bytes",
+                        f"request body larger than {limit} bytes",
                     )
         finally:
             body_info = body.summary()

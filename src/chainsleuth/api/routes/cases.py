@@ -232,7 +232,7 @@ def put_explorer(
     doc: Annotated[
         dict[str, Any],
         Body(
-            description='The explorer\'s file: a JSON object with "version": 1 (at most 1 MB).',
+            description='The explorer\'s file: a JSON object with "version": 1 (at most 16 MB).',
             examples=[{"version": 1, "nodes": [], "edges": []}],
         ),
     ],
@@ -242,7 +242,7 @@ def put_explorer(
     """Save the web explorer's file for this case (replacing the previous one atomically; the
     case folder is created if needed)."""
     _refuse_busy(jobs, name)
-    size = casestore.write_explorer(state.data, name, doc)
+    size = casestore.write_explorer(state.data, name, doc, state.limits.max_explorer_bytes)
     return ExplorerSaved(case=name, bytes=size)
 
 
