@@ -18,6 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from chainsleuth.api.app import create_app
+from chainsleuth.api.limits import ApiLimits
 from chainsleuth.cli import main
 
 MINER = "bcrt1qr8hsgftgcuf3wkrpcy4gpm79hstpc8mrgr4lsr"
@@ -219,7 +220,7 @@ def test_huge_bulk_lists_and_bodies_are_refused(
         assert r.status_code == 413, n
     big = {"addresses": [MINER], "padding": "x" * 2_000_000}
     assert c.post("/api/v1/bulk/addresses", json=big, headers=h).status_code == 413
-    huge_doc = {"version": 1, "blob": "x" * 2_000_000}
+    huge_doc = {"version": 1, "blob": "x" * (ApiLimits().max_explorer_bytes + 1)}
     r = c.put(f"/api/v1/cases/{CASE}/explorer", json=huge_doc, headers=_h(tokens, "analyst"))
     assert r.status_code == 413
 

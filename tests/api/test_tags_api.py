@@ -152,6 +152,64 @@ def test_an_analyst_may_not_remove_imported_or_others_tags(
     assert r.status_code == 403
 
 
+def test_an_edit_replaces_the_tag_in_one_write(
+    client: TestClient, auth: Auth, cleanup: list[str]
+) -> None:
+    """PUT /tags/{id}: the tag is replaced (new label and confidence, same pack, same created
+    time), the old id is gone; a bad field or an unknown id changes nothing."""
+    body = {"target": MINER_2, "label": "Draft", "source": "a", "confidence": 10}
+    first = client.post("/api/v1/tags", json=body, headers=auth("analyst")).json()
+    cleanup.append(first["id"])
+    edited = {**body, "label": "Pool payout", "confidence": 95, "context": "checked twice"}
+    r = client.put(f"/api/v1/tags/{first['id']}", json=edited, headers=auth("analyst"))
+    assert r.status_code == 200, r.text
+    tag = r.json()
+    cleanup.append(tag["id"])
+    assert tag["id"] != first["id"]
+    assert (tag["label"], tag["confidence"], tag["pack"], tag["created"]) == (
+        "Pool payout",
+        "manual_transaction",
+        first["pack"],
+        first["created"],
+    )
+    mine = client.get("/api/v1/tags", params={"target": MINER_2}, headers=auth("viewer")).json()
+    labels = [t["label"] for t in mine["items"] if t["pack"] == first["pack"]]
+    assert labels == ["Pool payout"]
+    bad = {**edited, "category": "bank"}
+    r = client.put(f"/api/v1/tags/{tag['id']}", json=bad, headers=auth("analyst"))
+    assert r.status_code == 400 and "category" in r.json()["detail"]
+    r = client.put(f"/api/v1/tags/{first['id']}", json=edited, headers=auth("analyst"))
+    assert r.status_code == 404
+    again = client.get("/api/v1/tags", params={"target": MINER_2}, headers=auth("viewer")).json()
+    assert again["items"] == mine["items"]
+
+
+def test_only_its_analyst_or_an_admin_may_edit_a_tag(
+    client: TestClient, auth: Auth, cleanup: list[str]
+) -> None:
+    body = {"target": MINER, "label": "Analyst's", "source": "s", "confidence": 50}
+    own = client.post("/api/v1/tags", json=body, headers=auth("analyst")).json()
+    cleanup.append(own["id"])
+    imported = client.get("/api/v1/tags", params={"target": EXCHANGE_ONE}, headers=auth("viewer"))
+    ident = imported.json()["items"][0]["id"]
+    r = client.put(f"/api/v1/tags/{ident}", json=body, headers=auth("analyst"))
+    assert r.status_code == 403 and "only its analyst or an admin may edit" in r.json()["detail"]
+    r = client.put(f"/api/v1/tags/{own['id']}", json=body, headers=auth("viewer"))
+    assert r.status_code == 403
+    # an admin's edit stays in the analyst's pack and says who edited it
+    r = client.put(
+        f"/api/v1/tags/{own['id']}", json={**body, "confidence": 90}, headers=auth("admin")
+    )
+    assert r.status_code == 200, r.text
+    tag = r.json()
+    assert (tag["id"], tag["analyst"], tag["confidence"]) == (
+        own["id"],
+        "analyst-user",
+        "manual_transaction",
+    )
+    assert '"edited_by": "admin-user"' in tag["context"]
+
+
 @pytest.mark.parametrize(
     ("change", "detail"),
     [

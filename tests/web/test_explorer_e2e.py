@@ -174,6 +174,13 @@ def test_follow_one_customer_to_its_exchange(
     # listed with its source and analyst, as the API stored it
     page.locator("#panel ul.tags li", has_text="by ana").wait_for(timeout=SEARCH_TIMEOUT)
     assert "explorer end-to-end test" in page.locator("#panel ul.tags").inner_text()
+    # edit it (PUT /tags/{id}): the same one tag, now at confidence 90
+    mine = page.locator("#panel ul.tags li", has_text="by ana")
+    mine.get_by_role("button", name="Edit").click()
+    page.locator("#tag-confidence").fill("90")
+    page.get_by_role("button", name="Add tag").click()
+    page.locator("#panel ul.tags li", has_text="user, 90,").wait_for(timeout=SEARCH_TIMEOUT)
+    assert page.locator("#panel ul.tags li", has_text="customer-e2e").count() == 1
     _shot(page, artefacts, "07-note-and-tag")
 
     before = _graph(_download(page, "Export GraphML", artefacts / "before.graphml"))
@@ -207,7 +214,7 @@ def test_follow_one_customer_to_its_exchange(
     assert highlighted
     # the tag is in the dataset's tag store, by the analyst
     tags = served.get("/tags?q=customer-e2e")["items"]
-    assert [t["label"] for t in tags] == ["customer-e2e"]
+    assert [(t["label"], t["confidence_level"]) for t in tags] == [("customer-e2e", 90)]
 
     # PNG of the view: downloaded at once, the graph area's size, not blank
     from PIL import Image
@@ -269,6 +276,7 @@ def test_follow_one_customer_to_its_exchange(
         ("GET", "/api/v1/explain"),
     ]:
         assert step in done, step
+    assert any(m == "PUT" and path.startswith("/api/v1/tags/") for m, path in done)
 
     assert browser.outside == []
     assert browser.errors == []

@@ -140,6 +140,10 @@ export class Api {
   addTag(body: { target_kind: "address" | "cluster"; target: string; label: string; category: string; source: string; confidence: number }): Promise<Json> {
     return this.call("POST", "/tags", body);
   }
+  /** Edit a tag: replaced by `body` in one write (PUT /tags/{id}). */
+  replaceTag(id: string, body: { target_kind: "address" | "cluster"; target: string; label: string; category: string; source: string; confidence: number }): Promise<Json> {
+    return this.call("PUT", `/tags/${enc(id)}`, body);
+  }
   deleteTag(id: string | number): Promise<unknown> {
     return this.call("DELETE", `/tags/${enc(String(id))}`);
   }

@@ -132,6 +132,9 @@ def record_examples(workdir: Path) -> dict[str, Any]:
                     raise RuntimeError(f"{method} {path}: {r.status_code} {r.text[:300]}")
                 found[name] = shorten(r.json())
             tag = found["create_tag"]["id"]
+            edit = {**calls["create_tag"][2]["json"], "confidence": 95}
+            r = c.put(f"/api/v1/tags/{tag}", json=edit, headers=h)
+            found["replace_tag"] = shorten(r.json())
             found["delete_tag"] = shorten(c.delete(f"/api/v1/tags/{tag}", headers=h).json())
             csv_text = (
                 "target,label,source,confidence,category,pack\n"

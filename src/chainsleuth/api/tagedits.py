@@ -10,7 +10,8 @@ the clustering run. A confidence may be given as a level 0-100 (mapped to the na
 below it, :func:`confidence_name`) or as a name.
 
 Every tag has a stable ``id``: a hash of its identity (pack, kind, target, label) — what
-``DELETE /tags/{id}`` names. Writes replace ``derived/tags/tags.parquet`` atomically (the
+``DELETE /tags/{id}`` and ``PUT /tags/{id}`` (an edit: the tag replaced in one write, so it
+is never lost half-way) name. Writes replace ``derived/tags/tags.parquet`` atomically (the
 store's own writer), one at a time per dataset (a lock in this process and an ``flock`` on
 ``derived/tags/.lock`` between processes).
 
@@ -55,6 +56,7 @@ __all__ = [
     "find_tags",
     "import_text",
     "remove_tag",
+    "replace_tag",
     "tag_id",
     "tag_id_of",
     "tag_json",
@@ -85,7 +87,8 @@ _FIELD_PREFIX = re.compile(rf"^{_REQUEST}:1: field '([^']+)': ")
 
 
 class ForbiddenTagEdit(UserError):
-    """An analyst removing a tag that another user added or that came from an import (403)."""
+    """An analyst removing or editing a tag that another user added or that came from an
+    import (403)."""
 
     http_status = 403
 
@@ -239,6 +242,52 @@ def _write(ds: Dataset, tags: list[Tag], packs: dict[str, Pack]) -> None:
     write_tags(ds, tags, packs)
 
 
+def _build(
+    ds: Dataset,
+    pack: str,
+    context: dict[str, str],
+    fields: dict[str, Any],
+    run: str | None,
+    now: datetime | None,
+) -> Tag:
+    """A tag of ``pack`` from an API body, checked like an imported one (see :func:`add_tag`),
+    its target spelled as the dataset spells it."""
+    kind = str(fields.get("target_kind") or "address")
+    if kind not in ("address", "cluster"):
+        raise InputError(f"target_kind must be address or cluster: {kind!r}")
+    target = str(fields.get("target") or "").strip()
+    if not target:
+        raise InputError("target: missing")
+    if kind == "cluster" and target.lower().startswith("cluster:"):
+        target = _cluster_member(ds, target, run)
+    note = fields.get("context")
+    context = dict(context)
+    if note not in (None, ""):
+        context["note"] = str(note)
+    raw = {
+        "target_kind": kind,
+        "target": target,
+        "label": fields.get("label"),
+        "category": fields.get("category"),
+        "abuse": fields.get("abuse"),
+        "actor": fields.get("actor"),
+        "source": fields.get("source"),
+        "confidence": confidence_name(fields.get("confidence", "unknown")),
+        "context": json.dumps(context, sort_keys=True),
+    }
+    moment = now or datetime.now(UTC).replace(microsecond=0)
+    try:
+        tag = build_tag(RawTag(raw, {}, 1), _REQUEST, ds.network, pack=pack, now=moment)
+    except UserError as err:  # "tag:1: field 'category': ..." → "category: ..."
+        raise type(err)(_FIELD_PREFIX.sub(r"\1: ", str(err))) from None
+    # NotFoundError naming an address the dataset does not have; any spelling that decodes to
+    # the same script (upper-case bech32) is stored as the dataset spells it, so it joins
+    canonical = ds.address_of(ds.addr_id(tag.target))
+    if canonical is not None and canonical != tag.target:
+        tag = replace(tag, target=canonical)
+    return tag
+
+
 def add_tag(
     ds: Dataset,
     analyst: str,
@@ -267,40 +316,8 @@ def add_tag(
     >>> [x.label for x in find_tags(copy, target=t.target)]
     ['Shop']
     """
-    kind = str(fields.get("target_kind") or "address")
-    if kind not in ("address", "cluster"):
-        raise InputError(f"target_kind must be address or cluster: {kind!r}")
-    target = str(fields.get("target") or "").strip()
-    if not target:
-        raise InputError("target: missing")
-    if kind == "cluster" and target.lower().startswith("cluster:"):
-        target = _cluster_member(ds, target, run)
-    note = fields.get("context")
-    context = {"analyst": analyst, "via": "api"}
-    if note not in (None, ""):
-        context["note"] = str(note)
-    raw = {
-        "target_kind": kind,
-        "target": target,
-        "label": fields.get("label"),
-        "category": fields.get("category"),
-        "abuse": fields.get("abuse"),
-        "actor": fields.get("actor"),
-        "source": fields.get("source"),
-        "confidence": confidence_name(fields.get("confidence", "unknown")),
-        "context": json.dumps(context, sort_keys=True),
-    }
-    moment = now or datetime.now(UTC).replace(microsecond=0)
     pack = analyst_pack(analyst)
-    try:
-        tag = build_tag(RawTag(raw, {}, 1), _REQUEST, ds.network, pack=pack, now=moment)
-    except UserError as err:  # "tag:1: field 'category': ..." → "category: ..."
-        raise type(err)(_FIELD_PREFIX.sub(r"\1: ", str(err))) from None
-    # NotFoundError naming an address the dataset does not have; any spelling that decodes to
-    # the same script (upper-case bech32) is stored as the dataset spells it, so it joins
-    canonical = ds.address_of(ds.addr_id(tag.target))
-    if canonical is not None and canonical != tag.target:
-        tag = replace(tag, target=canonical)
+    tag = _build(ds, pack, {"analyst": analyst, "via": "api"}, fields, run, now)
     with _store_lock(ds):
         tags = load_tags(ds)
         packs = load_packs(ds)
@@ -350,6 +367,59 @@ def remove_tag(ds: Dataset, ident: str, user: str, *, may_remove_any: bool) -> T
         if not any(t.pack == tag.pack for t in rest):
             packs.pop(tag.pack, None)
         _write(ds, rest, packs)
+    return tag
+
+
+def replace_tag(
+    ds: Dataset,
+    ident: str,
+    user: str,
+    fields: dict[str, Any],
+    *,
+    may_edit_any: bool,
+    run: str | None = None,
+    now: datetime | None = None,
+) -> Tag:
+    """Edit the tag with API id ``ident``: it is replaced by one built from ``fields`` (the
+    fields :func:`add_tag` takes) in one write of the store. The new tag stays in the old one's
+    pack and keeps its ``created``; its context names the pack's analyst and, when someone else
+    edited it, ``edited_by``. Who may: as :func:`remove_tag` (their own tags; admins any).
+    NotFoundError for an unknown id, ForbiddenTagEdit for someone else's tag, InputError for a
+    bad field (nothing changed).
+
+    >>> import shutil
+    >>> from chainsleuth.store.dataset import Dataset
+    >>> _ = shutil.copytree(ds.path, tmp / "d")
+    >>> copy = Dataset.open(tmp / "d")
+    >>> a = "bcrt1qr8hsgftgcuf3wkrpcy4gpm79hstpc8mrgr4lsr"
+    >>> t = add_tag(copy, "bob", {"target": a, "label": "Miner", "source": "pool site",
+    ...     "confidence": "web_crawl"})
+    >>> u = replace_tag(copy, tag_id(t), "bob", {"target": a, "label": "Mining pool",
+    ...     "source": "pool site", "confidence": 90}, may_edit_any=False)
+    >>> [(x.label, x.confidence) for x in find_tags(copy, target=a)]
+    [('Mining pool', 'manual_transaction')]
+    >>> u.created == t.created
+    True
+    """
+    prefix = ANALYST_PACK_PREFIX
+    with _store_lock(ds):
+        tags = load_tags(ds)
+        old = next((t for t in tags if tag_id(t) == ident), None)
+        if old is None:
+            raise NotFoundError(f"tag not found: {ident}")
+        if not may_edit_any and old.pack != analyst_pack(user):
+            raise ForbiddenTagEdit(
+                f"tag {ident} belongs to pack {old.pack!r}: only its analyst or an admin may "
+                "edit it"
+            )
+        owner = old.pack[len(prefix) :] if old.pack.startswith(prefix) else user
+        context = {"analyst": owner, "via": "api"}
+        if owner != user:
+            context["edited_by"] = user
+        tag = _build(ds, old.pack, context, fields, run, now)
+        tag = replace(tag, created=old.created)
+        kept = [t for t in tags if t.key not in (old.key, tag.key)]
+        _write(ds, [*kept, tag], load_packs(ds))
     return tag
 
 

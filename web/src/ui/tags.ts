@@ -98,10 +98,9 @@ async function submit(app: App, node: GNode, form: HTMLFormElement): Promise<voi
     source: String(fd.get("source") ?? "").trim(),
     confidence: Number(fd.get("confidence") ?? 50),
   };
-  const done = await app.run(`tag ${label}`, async (api) => {
-    if (replaces) await api.deleteTag(replaces);
-    return api.addTag(body);
-  });
+  const done = await app.run(`tag ${label}`, (api) =>
+    replaces ? api.replaceTag(replaces, body) : api.addTag(body),
+  );
   if (!done) return;
   // the API stores a cluster's tag on one member address (the node's seed address from now on)
   const stored = typeof done.target === "string" ? done.target : undefined;

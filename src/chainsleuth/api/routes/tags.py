@@ -1,4 +1,4 @@
-"""Tag endpoints: list and search (viewer), add and remove one tag (analyst), import a TagPack
+"""Tag endpoints: list and search (viewer), add, edit and remove one tag (analyst), import a TagPack
 or tag CSV (admin). The logic is :mod:`chainsleuth.api.tagedits` over the dataset's tag store."""
 
 from __future__ import annotations
@@ -15,7 +15,14 @@ from chainsleuth.api.pagination import Page, PageParams, encode_cursor
 from chainsleuth.api.problems import PROBLEMS
 from chainsleuth.api.routeexamples import response_example
 from chainsleuth.api.state import ServerState, get_state
-from chainsleuth.api.tagedits import add_tag, find_tags, import_text, remove_tag, tag_json
+from chainsleuth.api.tagedits import (
+    add_tag,
+    find_tags,
+    import_text,
+    remove_tag,
+    replace_tag,
+    tag_json,
+)
 from chainsleuth.errors import InputError
 
 router = APIRouter(tags=["tags"], responses=PROBLEMS)
@@ -149,6 +156,32 @@ def delete_tag(
     """Remove a tag: an analyst their own, an admin any; returns the removed tag."""
     with state.dataset() as ds:
         tag = remove_tag(ds, tag_id, principal.name, may_remove_any=principal.role == "admin")
+    return TagOut(**tag_json(tag))
+
+
+@router.put(
+    "/tags/{tag_id}", dependencies=[requires("analyst")], responses=response_example("replace_tag")
+)
+def edit_tag(
+    tag_id: Annotated[str, PathParam(max_length=64, examples=["0c68b33866afad30"])],
+    body: TagIn,
+    state: Annotated[ServerState, Depends(get_state)],
+    principal: Annotated[Principal, Depends(current_principal)],
+) -> TagOut:
+    """Edit a tag (an analyst their own, an admin any): it is replaced by the body in one write,
+    staying in its pack and keeping its creation time; returns the tag as stored (a new id when
+    the target or label changed)."""
+    with state.dataset() as ds:
+        by_id = body.target_kind == "cluster" and body.target.lower().startswith("cluster:")
+        run = state.clustering(ds) if by_id else None
+        tag = replace_tag(
+            ds,
+            tag_id,
+            principal.name,
+            body.model_dump(),
+            may_edit_any=principal.role == "admin",
+            run=run,
+        )
     return TagOut(**tag_json(tag))
 
 
