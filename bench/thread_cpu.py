@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -31,6 +32,7 @@ class ThreadSampler(threading.Thread):
         super().__init__(daemon=True)
         self.interval = interval
         self.cpu: dict[str, float] = {}
+        self.names: dict[str, str] = {}
         self.stopped = threading.Event()
 
     def run(self) -> None:
@@ -42,6 +44,9 @@ class ThreadSampler(threading.Thread):
                 except OSError:
                     continue  # the thread ended between listing and reading
                 self.cpu[tid] = (int(fields[11]) + int(fields[12])) / TICK
+            for t in threading.enumerate():  # Python threads by name; the rest are native pools
+                if t.native_id is not None:
+                    self.names[str(t.native_id)] = t.name
             time.sleep(self.interval)
 
 
@@ -69,6 +74,14 @@ def main() -> int:
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"wall {wall:.1f} s  main thread {main_cpu:.1f} s  other threads {others:.1f} s  "
           f"(load {load})")  # fmt: skip
+    by_name: dict[str, float] = {}
+    for tid, cpu in sampler.cpu.items():
+        if tid != str(os.getpid()) and tid != str(sampler.native_id):
+            name = sampler.names.get(tid, "native (numba / Arrow / DuckDB pools)")
+            key = re.sub(r"[-_ ]?\d+$", "", name) or name
+            by_name[key] = by_name.get(key, 0.0) + cpu
+    for name, cpu in sorted(by_name.items(), key=lambda kv: -kv[1]):
+        print(f"  {name:<40} {cpu:6.1f} s")
     return 0
 
 

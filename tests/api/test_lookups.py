@@ -160,6 +160,15 @@ def test_neighbours_both_ways_agree(client: TestClient, auth: Auth, api_data: Pa
     )
     mirror = next(n for n in back if n["cluster_id"] == big)
     assert (mirror["value_sats"], mirror["tx_count"]) == (top["value_sats"], top["tx_count"])
+    assert (mirror["first_txid"], mirror["last_txid"]) == (top["first_txid"], top["last_txid"])
+    # the edge's first and last transactions are evidence of it: the cluster spends in them
+    # and the neighbour receives
+    for txid in (top["first_txid"], top["last_txid"]):
+        tx = _get(client, auth, f"/api/v1/transactions/{txid}")
+        assert big in {i["cluster"] for i in tx["inputs"]}
+        assert top["cluster_id"] in {o["cluster"] for o in tx["outputs"]}
+    if top["tx_count"] > 1:
+        assert top["first_time"] <= top["last_time"]
 
 
 def test_search(client: TestClient, auth: Auth, api_data: Path) -> None:

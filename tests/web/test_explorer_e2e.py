@@ -160,6 +160,8 @@ def test_follow_one_customer_to_its_exchange(
     # and one on its payment to the service (an edge, reached from the node's edge list)
     page.locator("#panel details.edges summary").click()
     page.locator("#panel details.edges button", has_text="→").first.click()
+    # a flow edge names its first transaction (the neighbours' first_txid)
+    assert re.search(r"\btxid\s*[0-9a-f]{64}\b", page.locator("#panel").inner_text())
     page.get_by_label("Note", exact=True).fill("the payment")
     page.get_by_role("button", name="Save note").click()
     page.get_by_role("button", name="Open source").click()

@@ -32,6 +32,9 @@ export interface Neighbour {
   tx_count: number;
   first_time: string | null;
   last_time: string | null;
+  /** The first and last transaction of the flow (evidence for the edge). */
+  first_txid?: string | null;
+  last_txid?: string | null;
   labels: string[];
   category: string | null;
   size: number | null;

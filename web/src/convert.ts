@@ -82,6 +82,7 @@ export function neighbourElements(center: string, direction: "in" | "out", rows:
         txCount: r.tx_count,
         firstTime: r.first_time,
         lastTime: r.last_time,
+        txid: r.first_txid ?? null,
       }),
     );
   }

@@ -356,7 +356,8 @@ def cluster_neighbours(
     ] = "out",
 ) -> Page[dict[str, Any]]:
     """The clusters this one pays (or is paid by), largest value first: the expansion a graph
-    view needs. An edge A → B sums, over the transactions where A spends, their outputs to B."""
+    view needs. An edge A → B sums, over the transactions where A spends, their outputs to B;
+    ``first_txid`` / ``last_txid`` name its first and last transaction."""
     pos = page.position()
     with state.dataset() as ds:
         run = _run(state, ds)
@@ -370,6 +371,9 @@ def cluster_neighbours(
             start = int(np.argmax(after)) if after.any() else int(nb.value.size)
         end = min(start + page.limit, int(nb.value.size))
         labels = _cluster_labels(state, ds, run)
+        ends = np.concatenate([nb.first_tx[start:end], nb.last_tx[start:end]])
+        txids = ds.lookup.txids_of(np.asarray(graph.tx_id[ends], dtype=np.int64))
+        first_txid, last_txid = txids[: end - start], txids[end - start :]
         items = []
         for i in range(start, end):
             cid = int(nb.cluster_id[i])
@@ -381,6 +385,8 @@ def cluster_neighbours(
                     "tx_count": int(nb.tx_count[i]),
                     "first_time": _time_of(graph, int(nb.first_tx[i])),
                     "last_time": _time_of(graph, int(nb.last_tx[i])),
+                    "first_txid": first_txid[i - start],
+                    "last_txid": last_txid[i - start],
                     "labels": [] if lab is None else [lab["label"]],
                     "category": None if lab is None else lab["category"],
                     "size": int(graph.node_size[cid]),
