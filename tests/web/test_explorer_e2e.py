@@ -249,6 +249,20 @@ def test_follow_one_customer_to_its_exchange(
     ticks = page.locator("#timeline a[role=button]")
     ticks.first.wait_for(state="attached", timeout=SEARCH_TIMEOUT)
     assert ticks.count() == served.get(f"/clusters/{payers[0]['cluster_id']}/transactions")["total"]
+    # the exchange's timeline pages through its transactions (500 a request, up to 5,000)
+    _pick(page, exchange)
+    busy = served.get(f"/clusters/{exchange.split(':')[1]}/transactions?limit=1")["total"]
+    assert busy > 500
+    page.wait_for_function(
+        "([n]) => document.querySelectorAll('#timeline a[role=button]').length === n",
+        arg=[min(busy, 5000)],
+        timeout=SEARCH_TIMEOUT,
+    )
+    count = page.locator("#timeline .timeline-count")
+    if busy > 5000:
+        assert count.text_content() == f"first 5,000 of {busy:,} transactions"
+    else:
+        assert count.count() == 0
 
     # explain: the seed and another address of its cluster share it, link by link
     other = next(

@@ -1,12 +1,17 @@
 // The timeline strip: the selected nodes' transactions on one time axis (received above the
 // line, sent below). A tick is a focusable link: Enter or a click adds the transaction.
+// A node's transactions are fetched page after page up to MAX_TIMELINE; past that the strip
+// says how many it shows of how many.
 
 import { openTransaction } from "../actions";
 import type { TxRow } from "../api";
 import type { App } from "../app";
 import { btc, shortTime } from "../format";
+import { type Collected, collectPages } from "../pages";
 
-const cache = new Map<string, TxRow[] | "loading">();
+/** Transactions drawn per node at most (fetched 500 a page). */
+export const MAX_TIMELINE = 5000;
+const cache = new Map<string, Collected<TxRow> | "loading">();
 const NS = "http://www.w3.org/2000/svg";
 
 export function setupTimeline(app: App): void {
@@ -14,17 +19,27 @@ export function setupTimeline(app: App): void {
   const draw = (): void => {
     const nodes = [...app.selected].map((id) => app.doc.nodes[id]).filter((n) => n && (n.kind === "cluster" || n.kind === "address"));
     const rows: { row: TxRow; owner: string }[] = [];
+    let total = 0;
+    let complete = true;
     for (const n of nodes) {
       const got = cache.get(n.id);
-      if (got === undefined && app.api) {
+      const api = app.api;
+      if (got === undefined && api) {
         cache.set(n.id, "loading");
-        const p = n.kind === "cluster" ? app.api.clusterTransactions(n.ref, null, 500) : app.api.addressTransactions(n.ref, null, 500);
-        p.then(
-          (page) => cache.set(n.id, page.items),
-          () => cache.set(n.id, []),
-        ).finally(draw);
+        const page = (cursor: string | null) =>
+          n.kind === "cluster" ? api.clusterTransactions(n.ref, cursor, 500) : api.addressTransactions(n.ref, cursor, 500);
+        collectPages(page, MAX_TIMELINE)
+          .then(
+            (all) => cache.set(n.id, all),
+            () => cache.set(n.id, { items: [], total: 0, complete: true }),
+          )
+          .finally(draw);
       }
-      if (Array.isArray(got)) for (const row of got) rows.push({ row, owner: n.id });
+      if (got !== undefined && got !== "loading") {
+        for (const row of got.items) rows.push({ row, owner: n.id });
+        total += got.total;
+        complete &&= got.complete;
+      }
     }
     const w = svg.clientWidth || 800;
     const hgt = svg.clientHeight || 70;
@@ -58,6 +73,16 @@ export function setupTimeline(app: App): void {
       tx.setAttribute("font-size", "10");
       tx.textContent = label;
       svg.append(tx);
+    }
+    if (!complete) {
+      const note = document.createElementNS(NS, "text");
+      note.setAttribute("x", String(w - 40));
+      note.setAttribute("y", "11");
+      note.setAttribute("text-anchor", "end");
+      note.setAttribute("font-size", "10");
+      note.setAttribute("class", "timeline-count");
+      note.textContent = `first ${rows.length.toLocaleString("en")} of ${total.toLocaleString("en")} transactions`;
+      svg.append(note);
     }
     for (const { row } of timed) {
       const received = row.received_sats ?? (row.direction === "in" ? row.value_sats ?? 0 : 0);
