@@ -1,5 +1,6 @@
-"""Parts written by ingest: hashes stored raw without statistics, integer columns with their
-min/max (which ``verify`` and the flow graph read), the rows unchanged."""
+"""Parts written by ingest: hashes stored raw without statistics, ids delta-encoded with their
+min/max (which ``verify``, lookups and the flow graph read), amounts without, the rows
+unchanged."""
 
 from __future__ import annotations
 
@@ -18,6 +19,11 @@ def _chunks(path: Path) -> dict[str, tuple[str, bool]]:
     return out
 
 
+def _encodings(path: Path) -> dict[str, tuple[str, ...]]:
+    rg = pq.ParquetFile(path).metadata.row_group(0)
+    return {rg.column(i).path_in_schema: rg.column(i).encodings for i in range(rg.num_columns)}
+
+
 def test_hash_columns_raw_integer_columns_with_statistics(regtest_dataset: Path) -> None:
     txs = next((regtest_dataset / "tables" / "txs").glob("*.parquet"))
     got = _chunks(txs)
@@ -26,7 +32,10 @@ def test_hash_columns_raw_integer_columns_with_statistics(regtest_dataset: Path)
     outs = _chunks(next((regtest_dataset / "tables" / "outputs").glob("*.parquet")))
     assert outs["script_key"] == ("UNCOMPRESSED", False)
     assert outs["script"] == ("ZSTD", False)
-    assert outs["value"] == ("ZSTD", True)
+    assert outs["value"] == ("ZSTD", False)
+    assert outs["out_id"] == outs["addr_id"] == ("ZSTD", True)
+    assert "DELTA_BINARY_PACKED" in _encodings(txs)["tx_id"]
+    assert "DELTA_BINARY_PACKED" not in _encodings(txs)["fee"]
     ins = _chunks(next((regtest_dataset / "tables" / "inputs").glob("*.parquet")))
     assert ins["prev_txid"] == ("ZSTD", False)  # repeats side by side: zstd finds them
     table = pq.read_table(txs, columns=["txid"])
