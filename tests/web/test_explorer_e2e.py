@@ -387,58 +387,17 @@ def test_a_dragged_node_stays_where_it_was_put(browser: Browser, served: Served)
     assert browser.errors == []
 
 
-def _grid_case_file(path: Path, side: int) -> None:
-    """A valid explorer case file (version 1): ``side``² cluster nodes on a grid, each linked
-    to its right-hand neighbour."""
-    import json
+def _big_case_file(path: Path, n_nodes: int) -> None:
+    """The explorer benchmark's case file (a grid of ``n_nodes`` clusters, 1.2 edges each)."""
+    import importlib.util
 
-    nodes = {
-        f"cluster:{i}": {
-            "id": f"cluster:{i}",
-            "kind": "cluster",
-            "ref": str(i),
-            "label": f"cluster {i}",
-            "labels": [],
-            "category": None,
-            "valueSats": 10_000 + i,
-            "size": 1,
-            "cluster": i,
-            "seedAddress": None,
-            "time": None,
-            "x": (i % side) * 4.0,
-            "y": (i // side) * 4.0,
-            "pinned": False,
-        }
-        for i in range(side * side)
-    }
-    edges = {
-        f"flow:cluster:{i}>cluster:{i + 1}": {
-            "id": f"flow:cluster:{i}>cluster:{i + 1}",
-            "kind": "flow",
-            "source": f"cluster:{i}",
-            "target": f"cluster:{i + 1}",
-            "valueSats": 1000,
-            "txCount": 1,
-            "firstTime": None,
-            "lastTime": None,
-            "txid": None,
-            "hop": None,
-        }
-        for i in range(side * side)
-        if (i + 1) % side
-    }
-    doc = {
-        "version": 1,
-        "caseName": "grid",
-        "nodes": nodes,
-        "edges": edges,
-        "notes": {},
-        "highlight": {"nodes": [], "edges": []},
-        "expansions": {},
-        "trace": None,
-        "filters": {"minSats": 0, "from": None, "to": None},
-    }
-    path.write_text(json.dumps(doc))
+    spec = importlib.util.spec_from_file_location(
+        "bench_explorer", Path(__file__).parents[2] / "bench" / "explorer.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.big_case_file(n_nodes, path)
 
 
 def test_a_big_graph_pans_as_a_picture(browser: Browser, served: Served, tmp_path: Path) -> None:
@@ -447,8 +406,8 @@ def test_a_big_graph_pans_as_a_picture(browser: Browser, served: Served, tmp_pat
     went, the layers are put back, and the selection survives the drag."""
     page = browser.page
     _login(page, served)
-    case = tmp_path / "grid.explorer.json"
-    _grid_case_file(case, 40)
+    case = tmp_path / "big.explorer.json"
+    _big_case_file(case, 1600)
     page.locator("#open-file").set_input_files(str(case))
     _status(page, r"opened .*: 1600 nodes")
     _pick(page, "cluster:0")
