@@ -20,7 +20,12 @@ from hypothesis import strategies as st
 from chainsleuth.errors import DatasetError
 from chainsleuth.store import addrdict as fast
 from chainsleuth.store import addrdict_ref as slow
-from chainsleuth.store.addrdict import MIN_MEMORY_BYTES, AddressDictionary
+from chainsleuth.store.addrdict import (
+    HINT_LOAD,
+    MIN_MEMORY_BYTES,
+    AddressDictionary,
+    zeroed_slots,
+)
 from chainsleuth.store.hashindex import AddressIndex
 
 TINY = 64 << 10  # 1,890 hot keys per spill: many spills and merges on small streams
@@ -81,6 +86,35 @@ def test_equals_address_index_batch_by_batch_under_a_tiny_budget(
     assert len(levels) < 12
     assert sum(d.run_sizes) + d.hot_count == d.count
     assert d.nbytes <= TINY
+
+
+def test_a_big_hot_table_in_huge_page_memory(
+    tmp_path: Path, stream: list[Batch], expected: list[Batch]
+) -> None:
+    """Past 64 MiB the hot table is anonymous memory advised for huge pages: zeroed, writable,
+    and the dictionary answers as the reference does."""
+    d = AddressDictionary.create(tmp_path / "addr", memory_bytes=512 << 20)
+    assert d._table.nbytes >= 64 << 20 and d._table.base is not None  # a view of the mapping
+    assert not d._table.any()
+    _assert_same(_run(d, stream), expected)
+    assert d.hot_count == d.count  # everything fitted the big table: no spill
+    t = zeroed_slots(3_000_000)
+    assert t.flags.writeable and t.shape == (3_000_000, 3) and not t.any()
+    t[-1] = 7
+    assert int(t.sum()) == 21
+
+
+def test_expected_keys_size_the_hot_table_and_a_low_estimate_costs_one_spill(
+    tmp_path: Path, stream: list[Batch], expected: list[Batch]
+) -> None:
+    d = AddressDictionary.create(tmp_path / "addr", memory_bytes=512 << 20, expected_keys=10_000)
+    assert d.slots == int(10_000 / HINT_LOAD)  # not the 256 MiB the budget allows
+    _assert_same(_run(d, stream), expected)  # ~60,000 keys: more than expected
+    assert len(d.run_sizes) == 1 and d.expected_keys is None
+    assert d.slots > 1_000_000  # after the spill: the budget's share
+    roomy = AddressDictionary.create(tmp_path / "b", memory_bytes=512 << 20, expected_keys=80_000)
+    _assert_same(_run(roomy, stream), expected)
+    assert roomy.run_sizes == [] and roomy.slots == int(80_000 / HINT_LOAD)
 
 
 def test_eight_mebibytes_and_lookup(tmp_path: Path, stream: list[Batch]) -> None:

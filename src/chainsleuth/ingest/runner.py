@@ -311,7 +311,8 @@ def ingest_blocks(
             return report
         manifest.partitions = list(kept)
         _clean_leftovers(data, manifest)
-        state = _resume_state(data, manifest, start, addr_bytes, utxo_bytes)
+        expected = _expected_addresses(src, start, target)
+        state = _resume_state(data, manifest, start, addr_bytes, utxo_bytes, expected)
         hook = progress if callable(progress) else None
         total_blocks = target - start + 1
         done_blocks = 0
@@ -487,17 +488,27 @@ def _clean_leftovers(data: Path, manifest: Manifest) -> None:
 
 
 def _resume_state(
-    data: Path, manifest: Manifest, start: int, addr_bytes: int, utxo_bytes: int
+    data: Path,
+    manifest: Manifest,
+    start: int,
+    addr_bytes: int,
+    utxo_bytes: int,
+    expected_addresses: int | None = None,
 ) -> IndexState:
     """The indexes as of height ``start - 1``: the saved state if it is that, the saved state
     rolled forward over the partitions after it (a run interrupted mid-partition), else
-    rebuilt from the first partition. ``addr_bytes`` / ``utxo_bytes``: their RAM shares."""
+    rebuilt from the first partition. ``addr_bytes`` / ``utxo_bytes``: their RAM shares;
+    ``expected_addresses``: an upper estimate of the addresses the blocks to come hold (sizes
+    the address dictionary's hot table; not used where partitions are replayed first)."""
     if start == 0:
-        return IndexState(new_utxo_index(data, utxo_bytes), new_address_index(data, addr_bytes))
+        return IndexState(
+            new_utxo_index(data, utxo_bytes),
+            new_address_index(data, addr_bytes, expected_keys=expected_addresses),
+        )
     # a saved UTXO index of an older format is not loaded: rebuilt from the parts below
     saved = manifest.state.get("height") if utxo_state_current(manifest.state) else None
     if saved == start - 1:
-        return load_state(data, manifest.state, addr_bytes, utxo_bytes)
+        return load_state(data, manifest.state, addr_bytes, utxo_bytes, expected_addresses)
     if isinstance(saved, int) and any(p.hi == saved and p.complete for p in manifest.partitions):
         state = load_state(data, manifest.state, addr_bytes, utxo_bytes)
         for p in manifest.partitions:
@@ -514,6 +525,27 @@ def _resume_state(
     )
     rebuild_state(data, manifest, state)
     return state
+
+
+BYTES_PER_NEW_ADDRESS = 32
+"""A block holds at most one new address per ~31 bytes (an output paying a P2WPKH script is 31
+bytes: value, length, 22-byte script), so the blocks' bytes / 32 bounds the addresses to come
+on any chain paying standard scripts."""
+
+
+def _expected_addresses(src: BlockSource, lo: int, hi: int) -> int | None:
+    """An upper estimate of the new addresses in blocks ``lo..hi`` from their sizes (None for
+    a source that does not know them before reading, such as RPC).
+
+    >>> from types import SimpleNamespace as R
+    >>> _expected_addresses(R(records=[R(size=3200)] * 10), 0, 4)
+    1524
+    """
+    records = getattr(src, "records", None)
+    if not records:
+        return None
+    size = sum(int(r.size) for r in records[lo : hi + 1])
+    return size // BYTES_PER_NEW_ADDRESS + 1024
 
 
 def _batches(

@@ -89,9 +89,10 @@ def new_utxo_index(data: Path, ram_bytes: int | None) -> UtxoIndex:
 
 
 def new_address_index(
-    data: Path, memory_bytes: int, folder: str = "addresses"
+    data: Path, memory_bytes: int, folder: str = "addresses", expected_keys: int | None = None
 ) -> AddressDictionary:
-    """An empty address dictionary in ``state/<folder>/`` (``memory_bytes``: its RAM share).
+    """An empty address dictionary in ``state/<folder>/`` (``memory_bytes``: its RAM share;
+    ``expected_keys``: an upper estimate of the addresses to come, which sizes its hot table).
 
     Whatever the folder held is deleted first: a new dictionary starts from nothing.
     """
@@ -99,7 +100,9 @@ def new_address_index(
     if directory.exists():
         shutil.rmtree(directory)
     with small_pages():
-        return AddressDictionary.create(directory, memory_bytes=memory_bytes)
+        return AddressDictionary.create(
+            directory, memory_bytes=memory_bytes, expected_keys=expected_keys
+        )
 
 
 @contextmanager
@@ -211,13 +214,18 @@ def save_state(
 
 
 def load_state(
-    data: Path, meta: dict[str, Any], memory_bytes: int, utxo_bytes: int | None = None
+    data: Path,
+    meta: dict[str, Any],
+    memory_bytes: int,
+    utxo_bytes: int | None = None,
+    expected_keys: int | None = None,
 ) -> IndexState:
     """The state a manifest's ``state`` entry names (DatasetError if a file is missing or the
     UTXO index is of another format: check :func:`utxo_state_current` first).
 
     ``memory_bytes`` is the address dictionary's RAM share, ``utxo_bytes`` the UTXO index's
-    (None: all in RAM; else the shards beyond it are loaded on file, :func:`new_utxo_index`)."""
+    (None: all in RAM; else the shards beyond it are loaded on file, :func:`new_utxo_index`);
+    ``expected_keys``: an upper estimate of the addresses still to come."""
     from chainsleuth.ingest.batch import IndexState
 
     try:
@@ -238,7 +246,10 @@ def load_state(
             raise DatasetError(f"saved UTXO index {u['file']} holds duplicate entries")
         with small_pages():
             addrs = AddressDictionary.open(
-                data / ad["folder"], ad["state"], memory_bytes=memory_bytes
+                data / ad["folder"],
+                ad["state"],
+                memory_bytes=memory_bytes,
+                expected_keys=expected_keys,
             )
         addrs.remove_unreferenced(ad["state"])
         return IndexState(utxo, addrs, int(meta["next_tx_id"]), int(meta["next_out_id"]))

@@ -9,8 +9,11 @@ Structures and their cost (``F`` = fence spacing, 128 rows unless the budget is 
 * **Hot table** (RAM): open addressing with linear probing over an ``(slots, 3)`` ``uint64``
   array ``[k0, k1, id + 1]`` (0 = empty): **24 B per slot**, filled to at most
   :data:`MAX_LOAD` = 0.7, so **≥ 34 B per hot key**. It is sized from the budget when created
-  and never grows (no doubling spike); it only shrinks, at a spill while empty, to leave the
-  run indexes their bytes (see the budget split below). The home slot is
+  — or, given ``expected_keys`` (ingest's estimate from the blocks to read), for those keys
+  if fewer — and never grows by doubling: only at a spill, while empty, it is resized (smaller
+  to leave the run indexes their bytes, see the budget split below; to its full share once
+  more keys came than expected). Past 64 MiB it lives in anonymous memory advised for huge
+  pages (:func:`zeroed_slots`). The home slot is
   ``((k0 >> 32) · slots) >> 32``: monotone in ``k0``, so a full table is already nearly sorted
   and is turned into a sorted run in place (compaction plus an insertion sort that moves each
   key about once; heapsort if the keys are not uniform).
@@ -79,10 +82,12 @@ Persistence: :meth:`~AddressDictionary.checkpoint` writes the hot table's keys a
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import io
 import math
+import mmap
 import os
 import re
 import weakref
@@ -112,6 +117,7 @@ __all__ = [
     "merge_step",
     "resolve",
     "runs_lookup",
+    "zeroed_slots",
 ]
 
 FORMAT = 1
@@ -808,6 +814,36 @@ def _state_files(state: dict[str, Any]) -> dict[str, tuple[str, int]]:
 # --------------------------------------------------------------------------------------------
 
 
+def zeroed_slots(slots: int) -> np.ndarray:
+    """A zeroed ``(slots, 3)`` ``uint64`` table in anonymous memory asking the kernel for huge
+    pages (``MADV_HUGEPAGE``; Linux's default transparent-huge-page mode honours it). A hash
+    table touches its pages at random: with 4 KiB pages a 2 M-transaction ingest faulted in
+    every page of a multi-GiB table one key at a time and missed the TLB on nearly every probe.
+    Where huge pages are not available this is plain zeroed memory.
+
+    >>> t = zeroed_slots(5)
+    >>> t.shape, t.dtype.name, int(t.sum())
+    ((5, 3), 'uint64', 0)
+    """
+    size = max(slots, 1) * 3 * 8
+    if size < _HUGE_PAGE_MIN:
+        return np.zeros((slots, 3), dtype=np.uint64)
+    buf = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    advice = getattr(mmap, "MADV_HUGEPAGE", None)
+    if advice is not None:
+        with contextlib.suppress(OSError):  # a kernel without transparent huge pages
+            buf.madvise(advice)
+    return np.frombuffer(buf, dtype=np.uint64, count=slots * 3).reshape(slots, 3)
+
+
+HINT_LOAD = 0.56
+"""Load a hot table sized from ``expected_keys`` reaches when the estimate is exact (0.8 of
+:data:`MAX_LOAD`: an estimate a little low still fits)."""
+
+_HUGE_PAGE_MIN = 64 << 20
+"""Tables smaller than this are plain numpy arrays (huge pages pay off on big tables)."""
+
+
 class AddressDictionary:
     """Script key → dense ``addr_id`` in at most ``memory_bytes`` of RAM; the rest on disk.
 
@@ -816,15 +852,23 @@ class AddressDictionary:
     spill) the object is unusable: open the last checkpoint again.
     """
 
-    def __init__(self, directory: Path, memory_bytes: int, on_disk: int = 0) -> None:
-        """Use :meth:`create` or :meth:`open` (``on_disk``: keys already in runs)."""
+    def __init__(
+        self,
+        directory: Path,
+        memory_bytes: int,
+        on_disk: int = 0,
+        expected_keys: int | None = None,
+    ) -> None:
+        """Use :meth:`create` or :meth:`open` (``on_disk``: keys already in runs;
+        ``expected_keys``: see :meth:`create`)."""
         if memory_bytes < MIN_MEMORY_BYTES:
             raise ValueError(f"memory_bytes below {MIN_MEMORY_BYTES}: {memory_bytes}")
         self.directory = Path(directory)
         self.memory_bytes = int(memory_bytes)
+        self.expected_keys = expected_keys
         self.io_bytes = min(max(memory_bytes // 16, 16 << 10), 64 << 20)
         self._size_hot(on_disk)
-        self._table = np.zeros((self.slots, 3), dtype=np.uint64)
+        self._table = zeroed_slots(self.slots)
         self._hot_n = 0
         self._buffer_rows = max(1024, self.io_bytes // 2 // SLOT_BYTES)
         self._runs: list[_Run] = []
@@ -836,19 +880,34 @@ class AddressDictionary:
     # -- construction -------------------------------------------------------------------------
 
     @classmethod
-    def create(cls, directory: Path, *, memory_bytes: int) -> AddressDictionary:
-        """An empty dictionary whose files live in ``directory`` (created if needed)."""
+    def create(
+        cls, directory: Path, *, memory_bytes: int, expected_keys: int | None = None
+    ) -> AddressDictionary:
+        """An empty dictionary whose files live in ``directory`` (created if needed).
+
+        ``expected_keys``: an upper estimate of the keys to come (ingest's, from the bytes of
+        blocks to read). The hot table is then sized for them (at load 0.56) rather than from
+        the whole budget: a small chain gets a small table, which is faster to fill and keeps
+        the RSS down. If more keys come, the table spills once and the hint is dropped (the
+        next tables take their full share). Ids do not depend on it.
+        """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        d = cls(directory, memory_bytes)
+        d = cls(directory, memory_bytes, expected_keys=expected_keys)
         d._seq = d._max_seq_on_disk() + 1  # never overwrite a file already there
         return d
 
     @classmethod
     def open(
-        cls, directory: Path, state: dict[str, Any], *, memory_bytes: int
+        cls,
+        directory: Path,
+        state: dict[str, Any],
+        *,
+        memory_bytes: int,
+        expected_keys: int | None = None,
     ) -> AddressDictionary:
-        """The dictionary exactly as :meth:`checkpoint` left it (``state`` from :meth:`state`).
+        """The dictionary exactly as :meth:`checkpoint` left it (``state`` from :meth:`state`;
+        ``expected_keys``: new keys to come, as for :meth:`create`).
 
         Raises :class:`~chainsleuth.errors.DatasetError` naming a missing or truncated file.
         """
@@ -861,7 +920,9 @@ class AddressDictionary:
                 raise DatasetError(f"address dictionary file missing: {path}")
             if path.stat().st_size != size:
                 raise DatasetError(f"address dictionary file truncated: {path}")
-        d = cls(directory, memory_bytes, sum(int(r["keys"]) for r in state["runs"]))
+        saved_hot = 0 if state["hot"] is None else int(state["hot"]["keys"])
+        hint = None if expected_keys is None else expected_keys + saved_hot
+        d = cls(directory, memory_bytes, sum(int(r["keys"]) for r in state["runs"]), hint)
         d.count = int(state["count"])
         d._seq = max(int(state["next_run"]), d._max_seq_on_disk() + 1)
         d._runs = [_Run(directory, dict(entry)) for entry in state["runs"]]
@@ -992,6 +1053,8 @@ class AddressDictionary:
         top = avail // 2
         upcoming = on_disk + int(top // SLOT_BYTES * MAX_LOAD)
         hot = min(top, max(avail // 8, avail - int(upcoming * INDEX_BYTES_PER_KEY)))
+        if self.expected_keys is not None:  # sized for the keys to come, not the budget
+            hot = min(hot, int(self.expected_keys / HINT_LOAD) * SLOT_BYTES)
         self.slots = int(min(max(hot // SLOT_BYTES, 64), _MAX_SLOTS))
         self.index_bytes = avail - self.slots * SLOT_BYTES
         self.hot_limit = int(self.slots * MAX_LOAD)
@@ -1063,15 +1126,16 @@ class AddressDictionary:
         rows = self._table[:n]
         name, index_name = self._next_name()
         sha = _write_npy(self.directory / name, (n, 3), [rows], sync=False)
+        self.expected_keys = None  # more keys than expected: the next tables take their share
         self._size_hot(sum(r.keys for r in self._runs) + n)
         every, words, k = self._index_plan(n, 0)
         bloom = np.zeros(words, dtype=np.uint64)
         bloom_fill(bloom, k, rows)
         fences = rows[::every, 0].copy()
         del rows
-        if self.slots < self._table.shape[0]:  # shrink: free the old table first
+        if self.slots != self._table.shape[0]:  # resize: free the old table first
             self._table = np.zeros((0, 3), dtype=np.uint64)
-            self._table = np.zeros((self.slots, 3), dtype=np.uint64)
+            self._table = zeroed_slots(self.slots)
         else:
             self._table.fill(0)
         self._hot_n = 0
@@ -1148,7 +1212,8 @@ class AddressDictionary:
     def checkpoint(self, generation: int) -> dict[str, str]:
         """Save the current state; returns ``{file name: sha256}`` of every file it needs.
 
-        The hot table is written as ``hot-<generation>.npy`` (24 B per hot key); runs already
+        The hot table is written as ``hot-<generation>.npy`` (24 B per hot key, sorted by
+        key); runs already
         are on disk and were hashed when written. Files of earlier checkpoints are left alone:
         delete them with :meth:`remove_unreferenced` once the caller has recorded
         :meth:`state`. ``generation`` must grow from checkpoint to checkpoint.
@@ -1156,16 +1221,15 @@ class AddressDictionary:
         if generation < 0:
             raise ValueError(f"generation must be >= 0: {generation}")
         name = f"hot-{generation:06d}.npy"
-        out = np.empty((self._buffer_rows, 3), dtype=np.uint64)
-
-        def chunks() -> Iterator[np.ndarray]:
-            slot = 0
-            while slot < self.slots:
-                slot, m = hot_gather(self._table, slot, out)
-                if m:
-                    yield out[:m]
-
-        sha = _write_npy(self.directory / name, (self._hot_n, 3), chunks(), sync=True)
+        # sorted by key, not in slot order: the file is the same whatever the table's size
+        # (ingest sizes it from the blocks still to read) and whatever order keys came in; the
+        # table is then filled again from the file (in key order: walked forwards)
+        n = hot_drain(self._table)
+        sha = _write_npy(self.directory / name, (n, 3), [self._table[:n]] if n else [], sync=True)
+        self._table.fill(0)
+        self._hot_n = 0
+        for rows in _read_chunks(self.directory / name, n, self._buffer_rows):
+            _, self._hot_n = hot_insert(self._table, rows, 0, self.hot_limit, self._hot_n)
         for run in self._runs:
             run.sync(self.directory)
         _fsync_dir(self.directory)
