@@ -109,9 +109,10 @@ def new_address_index(
 def small_pages() -> Iterator[None]:
     """Allocate numpy arrays on 4 KiB pages inside the block (numpy asks for 2 MiB pages).
 
-    The address dictionary's hot table is sized once from the budget (gigabytes by default)
-    and filled sparsely: on huge pages the first key in each 2 MiB costs a 2 MiB zero fill,
-    so a chain of a few thousand addresses paid seconds and gigabytes of RSS for it.
+    The address dictionary's small arrays (run indexes, Bloom filters, buffers) are filled
+    sparsely: on huge pages the first key in each 2 MiB costs a 2 MiB zero fill. Its hot table
+    is the exception and asks for huge pages itself (``store/addrdict.zeroed_slots``): it is
+    sized for the addresses to come, so it fills densely and huge pages save its TLB misses.
 
     >>> with small_pages():
     ...     a = np.zeros(1 << 24)
