@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from chainsleuth.ingest import sha256native
 from chainsleuth.simulate.scalechain_kernels import KERNEL
 from chainsleuth.simulate.scalechain_sha256 import (
     _H0,
@@ -44,8 +45,10 @@ __all__ = [
     "LANES",
     "bytes_to_words",
     "merkle_roots",
+    "merkle_roots_kernel",
     "sha256d_many",
     "sha256d_pieces",
+    "sha256d_pieces_lanes",
     "words_to_bytes",
 ]
 
@@ -114,13 +117,22 @@ def _hash_groups(buf, pieces, lens, out, blocks, order, st, w, v):  # type: igno
         _second_hash(st, w, v, n, out, order, first)
 
 
-@njit(cache=True, nogil=True)
-def sha256d_pieces(buf, pieces):  # type: ignore[no-untyped-def]
+def sha256d_pieces(buf: np.ndarray, pieces: np.ndarray) -> np.ndarray:
     """Double SHA-256 of messages made of three pieces of ``buf``, as (n, 8) big-endian words.
 
     ``pieces`` is (n, 6) int64: ``start0, len0, start1, len1, start2, len2`` per message (unused
-    pieces have length 0). Scratch: 16 bytes per message plus 32 KiB.
+    pieces have length 0). Through libcrypto where it is there
+    (:mod:`~chainsleuth.ingest.sha256native`), else the lanes (:func:`sha256d_pieces_lanes`).
     """
+    fns = sha256native.FUNCTIONS
+    if fns is not None:
+        return sha256native.sha256d_pieces(fns, buf, pieces)  # type: ignore[no-any-return]
+    return sha256d_pieces_lanes(buf, pieces)  # type: ignore[no-any-return]
+
+
+@njit(cache=True, nogil=True)
+def sha256d_pieces_lanes(buf, pieces):  # type: ignore[no-untyped-def]
+    """:func:`sha256d_pieces` in the lanes. Scratch: 16 bytes per message plus 32 KiB."""
     n = pieces.shape[0]
     lens = np.empty(n, np.int64)
     for i in range(n):
@@ -137,7 +149,12 @@ def sha256d_pieces(buf, pieces):  # type: ignore[no-untyped-def]
 
 def sha256d_many(buf: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
     """Double SHA-256 of ``buf[starts[i]:starts[i]+lens[i]]`` as (n, 8) big-endian words
-    (the scale chain generator's kernel)."""
+    (libcrypto, else the scale chain generator's lanes)."""
+    if sha256native.FUNCTIONS is not None:
+        pieces = np.zeros((starts.shape[0], 6), np.int64)
+        pieces[:, 0] = starts
+        pieces[:, 1] = lens
+        return sha256native.sha256d_pieces(sha256native.FUNCTIONS, buf, pieces)  # type: ignore[no-any-return]
     out = np.empty((starts.shape[0], 8), np.uint32)
     _sha256d_into(buf, np.asarray(starts, np.int64), np.asarray(lens, np.int64), out)
     return out
@@ -161,15 +178,28 @@ def _hash_pairs(level, left, right, nxt, st, w, v, rows):  # type: ignore[no-unt
         _second_hash(st, w, v, cnt, nxt, rows, first)
 
 
+def merkle_roots(
+    leaves: np.ndarray, first: np.ndarray, count: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Merkle roots of many trees at once and Core's mutation flag of each (CVE-2012-2459):
+    :func:`merkle_roots_kernel`, pairs hashed through libcrypto where it is there."""
+    fns = sha256native.FUNCTIONS
+    return merkle_roots_kernel(leaves, first, count, _NO_FUNCTIONS if fns is None else fns)  # type: ignore[no-any-return]
+
+
+_NO_FUNCTIONS = np.zeros(3, np.int64)
+
+
 @njit(cache=True, nogil=True)
-def merkle_roots(leaves, first, count):  # type: ignore[no-untyped-def]
+def merkle_roots_kernel(leaves, first, count, fns):  # type: ignore[no-untyped-def]
     """Merkle roots of many trees at once and Core's mutation flag of each (CVE-2012-2459).
 
     ``leaves`` is (n, 8) big-endian words; tree ``b`` is ``leaves[first[b]:first[b]+count[b]]``.
     As :func:`chainsleuth.chain.hashes.merkle_root_mutated`: an odd level pairs its last hash
     with itself; a tree is mutated when two identical hashes are paired at any level (the
     self-pairing aside); an empty tree gives zeros. Returns ((B, 8) words, (B,) bool). All
-    trees advance one level per round, so small blocks share the lanes.
+    trees advance one level per round, so small blocks share the lanes. ``fns``: libcrypto's
+    functions (:data:`~chainsleuth.ingest.sha256native.FUNCTIONS`), or zeros for the lanes.
     """
     nb = first.shape[0]
     roots = np.zeros((nb, 8), np.uint32)
@@ -215,7 +245,10 @@ def merkle_roots(leaves, first, count):  # type: ignore[no-untyped-def]
                 p += 1
             cnt[b] = (c + 1) // 2
         nxt = np.empty((total, 8), np.uint32)
-        _hash_pairs(level, left, right, nxt, st, w, v, np.arange(total))
+        if fns[0] != 0:
+            sha256native.sha256d_pairs(fns, level, left, right, nxt)
+        else:
+            _hash_pairs(level, left, right, nxt, st, w, v, np.arange(total))
         level = nxt
 
 

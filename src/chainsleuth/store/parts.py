@@ -44,6 +44,12 @@ _DELTA_COLUMNS = ("tx_id", "out_id", "addr_id", "first_out_id", "first_tx_id", "
 before zstd sees them. With :data:`_STATS_COLUMNS` below, writing the four big tables of a
 2 M-transaction chain took ~15 % less CPU and ~4 % less space (``bench/part_write.py``)."""
 
+# Other numbers (amounts, sizes, counts, vouts; integer or floating) are written
+# BYTE_STREAM_SPLIT: the bytes of each value spread over 4 or 8 streams, the high (mostly zero)
+# bytes side by side, before zstd. On a 2 M-transaction chain against plain + zstd: outputs.value
+# 0.197 -> 0.079 s and 17.2 -> 14.3 MB, inputs.value 0.242 -> 0.109 s, txs.size 2.6 -> 2.0 MB,
+# inputs.prev_vout 4.2 -> 2.7 MB. DuckDB, pyarrow and Spark 4 read it.
+
 _STATS_COLUMNS = ("tx_id", "out_id", "addr_id", "first_out_id", "first_tx_id", "height",
                   "first_height")  # fmt: skip
 """Integer columns whose row-group min/max are read (``verify``, the row-group pruning of
@@ -53,7 +59,8 @@ sizes and counts have none: nothing prunes on them and computing them cost ~10 %
 
 def _options(schema: pa.Schema) -> dict[str, object]:
     """Writer options for ``schema``: dictionary-encode the few-valued columns; hashes
-    (``_RAW_COLUMNS``) stored uncompressed; ids delta-encoded; min/max statistics only on the
+    (``_RAW_COLUMNS``) stored uncompressed; ids delta-encoded, other numbers byte-stream-split
+    (smaller and ~2x faster to write than plain, before zstd); min/max statistics only on the
     columns something reads them from (:data:`_STATS_COLUMNS`, the dictionary columns).
 
     Random hashes do not compress and their min/max prune nothing; computing both cost more than
@@ -61,17 +68,19 @@ def _options(schema: pa.Schema) -> dict[str, object]:
     Statistics of scripts and addresses prune nothing either (no order within a part), nor do
     those of amounts, sizes and counts.
 
-    >>> o = _options(pa.schema([("txid", pa.binary(32)), ("tx_id", pa.int64())]))
-    >>> o["compression"], o["write_statistics"]
-    ({'txid': 'none', 'tx_id': 'zstd'}, ['tx_id'])
+    >>> o = _options(pa.schema([("txid", pa.binary(32)), ("tx_id", pa.int64()),
+    ...                         ("value", pa.int64())]))
+    >>> o["compression"], o["write_statistics"], o["column_encoding"]["value"]
+    ({'txid': 'none', 'tx_id': 'zstd', 'value': 'zstd'}, ['tx_id'], 'BYTE_STREAM_SPLIT')
     """
     dictionary = [n for n in schema.names if n in _DICTIONARY_COLUMNS]
     compression = {f.name: "none" if f.name in _RAW_COLUMNS else "zstd" for f in schema}
     statistics = [n for n in schema.names if n in _STATS_COLUMNS or n in dictionary]
     delta = {
-        f.name: "DELTA_BINARY_PACKED"
+        f.name: "DELTA_BINARY_PACKED" if f.name in _DELTA_COLUMNS else "BYTE_STREAM_SPLIT"
         for f in schema
-        if f.name in _DELTA_COLUMNS and pa.types.is_integer(f.type) and f.name not in dictionary
+        if (pa.types.is_integer(f.type) or pa.types.is_floating(f.type))
+        and f.name not in dictionary
     }
     return {
         **_WRITE_OPTIONS,
