@@ -126,8 +126,8 @@ def sha256d_pieces(buf: np.ndarray, pieces: np.ndarray) -> np.ndarray:
     """
     fns = sha256native.FUNCTIONS
     if fns is not None:
-        return sha256native.sha256d_pieces(fns, buf, pieces)  # type: ignore[no-any-return]
-    return sha256d_pieces_lanes(buf, pieces)  # type: ignore[no-any-return]
+        return sha256native.sha256d_pieces(fns, buf, pieces)
+    return sha256d_pieces_lanes(buf, pieces)
 
 
 @njit(cache=True, nogil=True)
@@ -154,7 +154,7 @@ def sha256d_many(buf: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> np.nd
         pieces = np.zeros((starts.shape[0], 6), np.int64)
         pieces[:, 0] = starts
         pieces[:, 1] = lens
-        return sha256native.sha256d_pieces(sha256native.FUNCTIONS, buf, pieces)  # type: ignore[no-any-return]
+        return sha256native.sha256d_pieces(sha256native.FUNCTIONS, buf, pieces)
     out = np.empty((starts.shape[0], 8), np.uint32)
     _sha256d_into(buf, np.asarray(starts, np.int64), np.asarray(lens, np.int64), out)
     return out
@@ -184,7 +184,7 @@ def merkle_roots(
     """Merkle roots of many trees at once and Core's mutation flag of each (CVE-2012-2459):
     :func:`merkle_roots_kernel`, pairs hashed through libcrypto where it is there."""
     fns = sha256native.FUNCTIONS
-    return merkle_roots_kernel(leaves, first, count, _NO_FUNCTIONS if fns is None else fns)  # type: ignore[no-any-return]
+    return merkle_roots_kernel(leaves, first, count, _NO_FUNCTIONS if fns is None else fns)
 
 
 _NO_FUNCTIONS = np.zeros(3, np.int64)

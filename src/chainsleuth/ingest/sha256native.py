@@ -90,7 +90,7 @@ def _finish(fns, ctx, mid, out, row):  # type: ignore[no-untyped-def]
     """Second SHA-256 of the first one's state in ``ctx``; the digest as words into out[row]."""
     c = ctx.ctypes.data
     m = mid.ctypes.data
-    _call2(fns[2], m, c)
+    _call2(fns[2], m, c)  # type: ignore[call-arg]
     _call1(fns[0], c)
     _call3(fns[1], c, m, 32)
     _call2(fns[2], m, c)
@@ -117,7 +117,7 @@ def sha256d_pieces(fns, buf, pieces):  # type: ignore[no-untyped-def]
     c = ctx.ctypes.data
     b = buf.ctypes.data
     for i in range(n):
-        _call1(fns[0], c)
+        _call1(fns[0], c)  # type: ignore[call-arg]
         for k in range(3):
             ln = pieces[i, 2 * k + 1]
             if ln > 0:
@@ -143,7 +143,7 @@ def sha256d_pairs(fns, level, left, right, nxt):  # type: ignore[no-untyped-def]
                 msg[o + 1] = np.uint8((word >> np.uint32(16)) & np.uint32(255))
                 msg[o + 2] = np.uint8((word >> np.uint32(8)) & np.uint32(255))
                 msg[o + 3] = np.uint8(word & np.uint32(255))
-        _call1(fns[0], c)
+        _call1(fns[0], c)  # type: ignore[call-arg]
         _call3(fns[1], c, msg.ctypes.data, 64)
         _finish(fns, ctx, mid, nxt, p)
 
