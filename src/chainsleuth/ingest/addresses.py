@@ -31,6 +31,13 @@ _CHARSET = np.frombuffer(b"qpzry9x8gf2tvdw0s3jn54khce6mua7l", dtype=np.uint8)
 _B58 = np.frombuffer(b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz", dtype=np.uint8)
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 _GEN = np.array([0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3], dtype=np.uint32)
+_GEN_XOR = np.array(
+    [np.bitwise_xor.reduce(_GEN[[i for i in range(5) if top >> i & 1]]) for top in range(32)],
+    dtype=np.uint32,
+)
+"""The BCH generator terms for each value of the checksum's top 5 bits, XORed: one table
+lookup per character instead of five masked XORs (bech32 encoding 0.68 → 0.3 s for 2.1 M
+addresses)."""
 
 # Script type codes (chainsleuth.chain.script.SCRIPT_TYPES)
 _PUBKEY, _PKH, _SH = 1, 2, 3
@@ -40,18 +47,21 @@ _MAX = 140  # longest string written here: "pk:" + 130 hex digits
 
 
 @njit(cache=True, inline="always")
-def _polymod_step(chk: np.uint32, value: int, gen: np.ndarray) -> np.uint32:
+def _polymod_step(chk: np.uint32, value: int, gen_xor: np.ndarray) -> np.uint32:
     top = chk >> np.uint32(25)
-    chk = ((chk & np.uint32(0x1FFFFFF)) << np.uint32(5)) ^ np.uint32(value)
-    for i in range(5):  # branch-free: gen[i] where bit i of top is set
-        chk ^= gen[i] & (np.uint32(0) - ((top >> np.uint32(i)) & np.uint32(1)))
-    return chk
+    return ((chk & np.uint32(0x1FFFFFF)) << np.uint32(5)) ^ np.uint32(value) ^ gen_xor[top]
 
 
 @njit(cache=True, nogil=True)
-def _encode(buf, offs, lens, kinds, payloads, hrp, charset, b58, hexd, gen):  # type: ignore[no-untyped-def]
+def _encode(buf, offs, lens, kinds, payloads, hrp, charset, b58, hexd, gen_xor):  # type: ignore[no-untyped-def]
     """kinds: 1 segwit, 2 base58 (payload row holds the 25 bytes), 3 pubkey hex, 0 skip."""
     n = offs.shape[0]
+    hrp_chk = np.uint32(1)  # the checksum state after the expanded human-readable part
+    for k in range(hrp.shape[0]):
+        hrp_chk = _polymod_step(hrp_chk, hrp[k] >> 5, gen_xor)
+    hrp_chk = _polymod_step(hrp_chk, 0, gen_xor)
+    for k in range(hrp.shape[0]):
+        hrp_chk = _polymod_step(hrp_chk, hrp[k] & 31, gen_xor)
     out = np.empty((n, _MAX), dtype=np.uint8)  # only the first out_len[r] bytes are read
     out_len = np.zeros(n, dtype=np.int32)
     data = np.zeros(70, dtype=np.uint8)
@@ -81,16 +91,11 @@ def _encode(buf, offs, lens, kinds, payloads, hrp, charset, b58, hexd, gen):  # 
             if bits > 0:
                 data[nd] = (acc << (5 - bits)) & 31
                 nd += 1
-            chk = np.uint32(1)
-            for k in range(hrp.shape[0]):
-                chk = _polymod_step(chk, hrp[k] >> 5, gen)
-            chk = _polymod_step(chk, 0, gen)
-            for k in range(hrp.shape[0]):
-                chk = _polymod_step(chk, hrp[k] & 31, gen)
+            chk = hrp_chk
             for k in range(nd):
-                chk = _polymod_step(chk, data[k], gen)
+                chk = _polymod_step(chk, data[k], gen_xor)
             for _ in range(6):
-                chk = _polymod_step(chk, 0, gen)
+                chk = _polymod_step(chk, 0, gen_xor)
             const = np.uint32(1) if ver == 0 else np.uint32(0x2BC830A3)
             chk ^= const
             w = 0
@@ -228,7 +233,7 @@ def encode_addresses(
     payloads = _base58_payloads(buf, offs, codes, kinds, network)
     raw = buf.tobytes() if (codes == 4).any() else b""
     hrp = np.frombuffer(network.hrp.encode(), dtype=np.uint8)
-    chars, length = _encode(buf, offs, lens, kinds, payloads, hrp, _CHARSET, _B58, _HEX, _GEN)
+    chars, length = _encode(buf, offs, lens, kinds, payloads, hrp, _CHARSET, _B58, _HEX, _GEN_XOR)
     strings: list[str | None] | None = None
     multisig = np.flatnonzero(codes == 4)
     if multisig.shape[0]:
