@@ -31,11 +31,16 @@ def test_hash_columns_raw_integer_columns_with_statistics(regtest_dataset: Path)
     assert got["tx_id"] == ("ZSTD", True)
     outs = _chunks(next((regtest_dataset / "tables" / "outputs").glob("*.parquet")))
     assert outs["script_key"] == ("UNCOMPRESSED", False)
-    assert outs["script"] == ("ZSTD", False)
+    assert outs["script"] == ("SNAPPY", False)
     assert outs["value"] == ("ZSTD", False)
+    assert (
+        "BYTE_STREAM_SPLIT"
+        in _encodings(next((regtest_dataset / "tables" / "outputs").glob("*.parquet")))["value"]
+    )
     assert outs["out_id"] == outs["addr_id"] == ("ZSTD", True)
     assert "DELTA_BINARY_PACKED" in _encodings(txs)["tx_id"]
     assert "DELTA_BINARY_PACKED" not in _encodings(txs)["fee"]
+    assert "BYTE_STREAM_SPLIT" in _encodings(txs)["fee"]
     ins = _chunks(next((regtest_dataset / "tables" / "inputs").glob("*.parquet")))
     assert ins["prev_txid"] == ("ZSTD", False)  # repeats side by side: zstd finds them
     table = pq.read_table(txs, columns=["txid"])

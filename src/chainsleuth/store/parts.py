@@ -39,6 +39,11 @@ _RAW_COLUMNS = ("hash", "prev_hash", "merkle_root", "txid", "wtxid", "script_key
 one transaction sit side by side, and zstd finds the repeats, 8 % of the inputs part.)"""
 
 
+_SNAPPY_COLUMNS = ("script",)
+"""Output scripts: a template around a hash, little for zstd to find: snappy writes them in half
+the time for 4 % more bytes (2 M-transaction chain: 0.58 → 0.29 s, 118.2 → 123.3 MB)."""
+
+
 _DELTA_COLUMNS = ("tx_id", "out_id", "addr_id", "first_out_id", "first_tx_id", "vin", "vout")
 """Ids in chain order (and positions within a transaction): delta-encoded, a few bits a row
 before zstd sees them. With :data:`_STATS_COLUMNS` below, writing the four big tables of a
@@ -59,9 +64,10 @@ sizes and counts have none: nothing prunes on them and computing them cost ~10 %
 
 def _options(schema: pa.Schema) -> dict[str, object]:
     """Writer options for ``schema``: dictionary-encode the few-valued columns; hashes
-    (``_RAW_COLUMNS``) stored uncompressed; ids delta-encoded, other numbers byte-stream-split
-    (smaller and ~2x faster to write than plain, before zstd); min/max statistics only on the
-    columns something reads them from (:data:`_STATS_COLUMNS`, the dictionary columns).
+    (``_RAW_COLUMNS``) stored uncompressed, scripts by snappy; ids delta-encoded, other numbers
+    byte-stream-split (smaller and ~2x faster to write than plain, before zstd); min/max
+    statistics only on the columns something reads them from (:data:`_STATS_COLUMNS`, the
+    dictionary columns).
 
     Random hashes do not compress and their min/max prune nothing; computing both cost more than
     the rest of the column (measured on 2 M 32-byte hashes: 1.03 s → 0.29 s, same size).
@@ -74,7 +80,14 @@ def _options(schema: pa.Schema) -> dict[str, object]:
     ({'txid': 'none', 'tx_id': 'zstd', 'value': 'zstd'}, ['tx_id'], 'BYTE_STREAM_SPLIT')
     """
     dictionary = [n for n in schema.names if n in _DICTIONARY_COLUMNS]
-    compression = {f.name: "none" if f.name in _RAW_COLUMNS else "zstd" for f in schema}
+    compression = {
+        f.name: "none"
+        if f.name in _RAW_COLUMNS
+        else "snappy"
+        if f.name in _SNAPPY_COLUMNS
+        else "zstd"
+        for f in schema
+    }
     statistics = [n for n in schema.names if n in _STATS_COLUMNS or n in dictionary]
     delta = {
         f.name: "DELTA_BINARY_PACKED" if f.name in _DELTA_COLUMNS else "BYTE_STREAM_SPLIT"
