@@ -45,7 +45,6 @@ __all__ = [
     "LANES",
     "bytes_to_words",
     "merkle_roots",
-    "merkle_roots_kernel",
     "sha256d_many",
     "sha256d_pieces",
     "sha256d_pieces_lanes",
@@ -178,28 +177,16 @@ def _hash_pairs(level, left, right, nxt, st, w, v, rows):  # type: ignore[no-unt
         _second_hash(st, w, v, cnt, nxt, rows, first)
 
 
-def merkle_roots(
-    leaves: np.ndarray, first: np.ndarray, count: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Merkle roots of many trees at once and Core's mutation flag of each (CVE-2012-2459):
-    :func:`merkle_roots_kernel`, pairs hashed through libcrypto where it is there."""
-    fns = sha256native.FUNCTIONS
-    return merkle_roots_kernel(leaves, first, count, _NO_FUNCTIONS if fns is None else fns)
-
-
-_NO_FUNCTIONS = np.zeros(3, np.int64)
-
-
 @njit(cache=True, nogil=True)
-def merkle_roots_kernel(leaves, first, count, fns):  # type: ignore[no-untyped-def]
+def merkle_roots(leaves, first, count):  # type: ignore[no-untyped-def]
     """Merkle roots of many trees at once and Core's mutation flag of each (CVE-2012-2459).
 
     ``leaves`` is (n, 8) big-endian words; tree ``b`` is ``leaves[first[b]:first[b]+count[b]]``.
     As :func:`chainsleuth.chain.hashes.merkle_root_mutated`: an odd level pairs its last hash
     with itself; a tree is mutated when two identical hashes are paired at any level (the
     self-pairing aside); an empty tree gives zeros. Returns ((B, 8) words, (B,) bool). All
-    trees advance one level per round, so small blocks share the lanes. ``fns``: libcrypto's
-    functions (:data:`~chainsleuth.ingest.sha256native.FUNCTIONS`), or zeros for the lanes.
+    trees advance one level per round, so small blocks share the lanes (faster here than
+    libcrypto one pair at a time: 0.31 against 0.41 s for 2 M leaves).
     """
     nb = first.shape[0]
     roots = np.zeros((nb, 8), np.uint32)
@@ -245,10 +232,7 @@ def merkle_roots_kernel(leaves, first, count, fns):  # type: ignore[no-untyped-d
                 p += 1
             cnt[b] = (c + 1) // 2
         nxt = np.empty((total, 8), np.uint32)
-        if fns[0] != 0:
-            sha256native.sha256d_pairs(fns, level, left, right, nxt)
-        else:
-            _hash_pairs(level, left, right, nxt, st, w, v, np.arange(total))
+        _hash_pairs(level, left, right, nxt, st, w, v, np.arange(total))
         level = nxt
 
 
