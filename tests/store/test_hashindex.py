@@ -29,6 +29,7 @@ from chainsleuth.store.hashindex import (
     ERR_VOUT,
     OUT_ID_LIMIT,
     SLOT_BYTES,
+    SLOT_RAM_BYTES,
     UTXO_GROWTH,
     UTXO_MAX_LOAD,
     VALUE_LIMIT,
@@ -107,6 +108,22 @@ def delete(idx: UtxoIndex, key: Key) -> bool:
 def occupied(idx: UtxoIndex) -> int:
     """Slots holding an entry: equals ``count`` when deletion leaves no tombstones."""
     return sum(int((idx.shard(s)[:, 2] != 0).sum()) for s in range(1 << idx.shard_bits))
+
+
+def check_distance_bytes(idx: UtxoIndex) -> None:
+    """Each slot's distance byte: 0 where empty, else 1 + its entry's distance from home
+    (255 from a distance of 254 on)."""
+    for s in range(1 << idx.shard_bits):
+        t, d = idx.shard(s), idx._dists[s]
+        cap = t.shape[0]
+        assert d.shape == (cap,)
+        for slot in range(cap):
+            if t[slot, 2] == 0:
+                assert d[slot] == 0
+                continue
+            key = (int(t[slot, 0]), int(t[slot, 1]) & LOW32, (int(t[slot, 1]) >> 32) & 0xFFFFFF)
+            dist = (slot - home(idx, key)) % cap
+            assert d[slot] == min(dist, 254) + 1
 
 
 def hash_of(key: Key) -> np.uint64:
@@ -223,6 +240,33 @@ def test_keys_sharing_a_home_are_probed_linearly() -> None:
     assert home(idx, other) == 6
     assert insert(idx, other, entry_for(999))
     assert slot_of(idx, other) == 45
+
+
+def test_entries_far_from_their_home_are_found_and_shifted_back() -> None:
+    # 600 keys sharing one home: distances past 254 are stored as 255 and read from the key
+    idx = one_shard(1000)
+    cap = capacity(idx)
+    keys = same_home_keys(cap, 600, slot=cap - 100)
+    others = same_home_keys(cap, 50, slot=cap - 50, vout=1)  # homed inside the run
+    for i, key in enumerate(keys + others):
+        assert insert(idx, key, entry_for(i))
+    assert capacity(idx) == cap
+    check_distance_bytes(idx)
+    assert int(idx._dists[0].max()) == 255
+    rng = np.random.default_rng(7)
+    order = rng.permutation(len(keys + others))
+    gone = set()
+    for n, i in enumerate(order[:500].tolist()):
+        assert delete(idx, (keys + others)[i])
+        gone.add(i)
+        if n % 50 == 0:
+            check_distance_bytes(idx)
+            for j, key in enumerate(keys + others):
+                assert get(idx, key) == (None if j in gone else entry_for(j))
+    check_distance_bytes(idx)
+    assert idx.count == occupied(idx) == 150
+    for j, key in enumerate(keys + others):
+        assert get(idx, key) == (None if j in gone else entry_for(j))
 
 
 def test_probe_runs_wrap_around_the_end_of_the_table() -> None:
@@ -429,7 +473,7 @@ def test_reserve_grows_only_the_shards_past_the_load_limit() -> None:
     idx.reserve(1)
     assert capacity(idx) == int(cap * UTXO_GROWTH)  # 80
     # the spike: the old shard and the new one at once
-    assert idx.peak_nbytes == before + capacity(idx) * SLOT_BYTES
+    assert idx.peak_nbytes == before + capacity(idx) * SLOT_RAM_BYTES
     assert idx.grows == 1
 
     sharded = UtxoIndex(shard_bits=3)
@@ -475,10 +519,10 @@ def test_growth_across_resizes_keeps_every_entry() -> None:
     for key, oid in expected.items():
         assert get(idx, key) == entry_for(oid)
     assert get(idx, (123, 456, 7)) is None or (123, 456, 7) in expected
-    # load 0.8-0.9 after growth: 32 B slots give 35.6-40 B per entry
+    # load 0.8-0.9 after growth: 33 B slots (with the distance byte) give 36.7-41.3 B per entry
     stats = idx.probe_stats()
     assert UTXO_MAX_LOAD / UTXO_GROWTH - 0.01 <= stats["load"] <= UTXO_MAX_LOAD
-    assert SLOT_BYTES / 0.9 <= stats["bytes_per_entry"] <= SLOT_BYTES / 0.79
+    assert SLOT_RAM_BYTES / 0.9 <= stats["bytes_per_entry"] <= SLOT_RAM_BYTES / 0.79
     assert stats["hit_probes_mean"] < 8 and stats["miss_probes_mean"] < 80
 
 
@@ -633,6 +677,7 @@ class UtxoIndexModel(RuleBasedStateMachine):
     def agrees_with_model(self) -> None:
         idx = self.index
         assert idx.count == len(self.model) == occupied(idx)
+        check_distance_bytes(idx)
         entries = idx.entries()
         saved = {
             (int(k0), int(k1), int(v)): (int(o), int(val), int(a), int(t))

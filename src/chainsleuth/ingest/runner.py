@@ -105,8 +105,8 @@ ADDRESS_SHARE = 0.3
 :mod:`chainsleuth.store.addrdict` for its bytes per address; its hot table takes half of it
 from the start)."""
 UTXO_SHARE = 0.3
-"""The UTXO index's share of the budget after :data:`FIXED_BYTES`: 32 bytes per slot,
-35.6–40 per unspent output (:class:`~chainsleuth.store.hashindex.UtxoIndex`), so a 2 GiB
+"""The UTXO index's share of the budget after :data:`FIXED_BYTES`: 33 bytes per slot,
+36.7–41.3 per unspent output (:class:`~chainsleuth.store.hashindex.UtxoIndex`), so a 2 GiB
 budget holds ~13 M unspent outputs in RAM and maps the shards beyond on file."""
 WORK_SHARE = 0.4
 """Of the budget after :data:`FIXED_BYTES`: the batches in flight (sized from it, see
@@ -204,8 +204,8 @@ class _Marks:
 
 @dataclass(slots=True)
 class IngestReport:
-    """What an ingest run did. ``utxo_bytes`` is the UTXO index's size at the end (32 bytes per
-    slot, 35.6–40 per unspent output), ``utxo_peak_bytes`` the most it held, a growing
+    """What an ingest run did. ``utxo_bytes`` is the UTXO index's size at the end (33 bytes per
+    slot, 36.7–41.3 per unspent output), ``utxo_peak_bytes`` the most it held, a growing
     shard's two arrays included; of these, ``utxo_spilled_bytes`` were on file at the end
     (shards beyond its RAM share, :data:`UTXO_SHARE`) and ``utxo_peak_ram_bytes`` is the most
     it held in RAM."""

@@ -7,8 +7,9 @@ as fast as the 8-wide AVX2 lanes of :mod:`chainsleuth.ingest.sha256lanes` (2 M m
 and with no per-object cost, unlike hashlib (3.1 s for the same 2 M messages). Merkle trees
 (64-byte messages) stay in the lanes, faster there. The three functions are looked up once per
 process (``ctypes``) and called from the kernels through their addresses, passed in as an int64
-array, so the compiled kernels stay cacheable. Where the library or the functions are missing (or a self-test digest disagrees with
-hashlib) :data:`FUNCTIONS` is ``None`` and callers use the lanes.
+array, so the compiled kernels stay cacheable. Where the library or the functions are missing
+(or a self-test digest disagrees with hashlib) :data:`FUNCTIONS` is ``None`` and callers use
+the lanes.
 
 Scratch per call: a 128-byte hash context and a 32-byte digest. Digests come back as the
 lanes give them, (n, 8) big-endian uint32 words.
