@@ -21,12 +21,12 @@ import sys
 from pathlib import Path
 
 _INGEST = """
-import json, sys, time
+import json, os, sys, time
 from chainsleuth.ingest import ingest_blocks
 marks = []
 t0 = time.perf_counter()
 def hook(blocks, txs, total):
-    marks.append((time.perf_counter() - t0, txs))
+    marks.append((time.perf_counter() - t0, txs, os.getloadavg()[0]))
 r = ingest_blocks(sys.argv[1], sys.argv[2], "regtest", memory_limit=sys.argv[3], progress=hook,
                   partition_span=int(sys.argv[4]))
 print(json.dumps({"txs": r.txs_added, "seconds": r.seconds, "peak_rss": r.peak_rss,
@@ -105,9 +105,16 @@ def main() -> None:
     print(f"peak RSS {res['peak_rss'] / 2**20:,.0f} MiB against a limit of "
           f"{res['limit'] / 2**20:,.0f} MiB ({res['peak_rss'] / res['limit']:.2f})")  # fmt: skip
     print(
-        f"state on disk {_du(data / 'state') / 2**20:,.0f} MiB; tables (MiB): "
+        f"state on disk {_du(data / 'state') / 2**20:,.0f} MiB; lookup indexes "
+        f"{_du(data / 'index') / 2**20:,.0f} MiB; tables (MiB): "
         + ", ".join(f"{k} {v / 2**20:,.0f}" for k, v in tables.items())
     )
+    deciles = []
+    for d in range(10):
+        rate = _window_rate(res["marks"], d / 10, (d + 1) / 10)
+        load = [m[2] for m in res["marks"] if d / 10 <= m[1] / res["marks"][-1][1] < (d + 1) / 10]
+        deciles.append(f"{rate / 1000:,.0f}k (load {max(load, default=0):.1f})")
+    print("per tenth of the transactions, tx/s (1-minute load average, max): " + ", ".join(deciles))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -195,6 +196,45 @@ def test_checkpoint_open_continue_is_uninterrupted(
     _assert_same(got, expected)
     leftovers = {p.name for p in directory.iterdir()}
     assert len([n for n in leftovers if n.startswith("hot-")]) <= 2
+
+
+class _MergeAtOnce(AddressDictionary):
+    """Merges finished before the spill returns: the order merging had before the thread."""
+
+    def _start_merges(self) -> None:
+        super()._start_merges()
+        self._finish_merges()
+
+
+def test_merges_in_a_thread_leave_the_same_files_as_merging_at_once(
+    tmp_path: Path, stream: list[Batch], expected: list[Batch], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # slow merges: lookups, inserts and further spills happen while they run
+    merge = AddressDictionary._merge
+
+    def slow_merge(self: AddressDictionary, *args: object) -> object:
+        time.sleep(0.02)
+        return merge(self, *args)  # type: ignore[arg-type]
+
+    states, files = [], []
+    for kind in (_MergeAtOnce, AddressDictionary):
+        with monkeypatch.context() as m:
+            if kind is AddressDictionary:
+                m.setattr(AddressDictionary, "_merge", slow_merge)
+            directory = tmp_path / kind.__name__
+            d = kind.create(directory, memory_bytes=TINY)
+            got, saved = [], []
+            for n, batch in enumerate(stream):
+                got += _run(d, [batch])
+                if n % 9 == 4:
+                    saved.append(d.checkpoint(n))
+            _assert_same(got, expected)
+            states.append(d.state())
+            files.append(saved)
+            d.close()
+    assert states[0] == states[1]
+    assert files[0] == files[1]  # every file named, with the same sha256
+    assert max(r["level"] for r in states[0]["runs"]) >= 2  # merged runs were merged again
 
 
 def test_open_with_another_budget(
