@@ -1159,20 +1159,6 @@ class AddressDictionary:
         k = min(7, max(1, round(blocks * 512 / n * math.log(2))))
         return every, blocks * 8, k
 
-    def _add_run(
-        self,
-        name: str,
-        index_name: str,
-        sha: str,
-        n: int,
-        level: int,
-        every: int,
-        bloom: np.ndarray,
-        k: int,
-        fences: np.ndarray,
-    ) -> None:
-        self._runs.append(self._new_run(name, index_name, sha, n, level, every, bloom, k, fences))
-
     def _new_run(
         self,
         name: str,
@@ -1222,7 +1208,7 @@ class AddressDictionary:
         else:
             self._table.fill(0)
         self._hot_n = 0
-        self._add_run(name, index_name, sha, n, 0, every, bloom, k, fences)
+        self._runs.append(self._new_run(name, index_name, sha, n, 0, every, bloom, k, fences))
         self._start_merges()
 
     def _start_merges(self) -> None:

@@ -222,24 +222,11 @@ def insert_error(status: int) -> str:
 
 @intrinsic
 def _as_ptr(typingctx, addr):  # type: ignore[no-untyped-def]
-    """An int64 address as a ``uint64*`` (for :func:`numba.carray` views of the shards)."""
-    sig = types.CPointer(types.uint64)(types.int64)  # type: ignore[no-untyped-call]
+    """An int64 address as a ``void*`` (for :func:`numba.carray` views of the shards)."""
+    sig = types.voidptr(types.int64)
 
     def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        ptr = types.CPointer(types.uint64)  # type: ignore[no-untyped-call]
-        return builder.inttoptr(args[0], context.get_value_type(ptr))
-
-    return sig, codegen
-
-
-@intrinsic
-def _as_byte_ptr(typingctx, addr):  # type: ignore[no-untyped-def]
-    """An int64 address as a ``uint8*`` (the distance bytes after a shard's slots)."""
-    sig = types.CPointer(types.uint8)(types.int64)  # type: ignore[no-untyped-call]
-
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        ptr = types.CPointer(types.uint8)  # type: ignore[no-untyped-call]
-        return builder.inttoptr(args[0], context.get_value_type(ptr))
+        return builder.inttoptr(args[0], context.get_value_type(types.voidptr))
 
     return sig, codegen
 
@@ -248,14 +235,14 @@ def _as_byte_ptr(typingctx, addr):  # type: ignore[no-untyped-def]
 def _shard_table(h, s):  # type: ignore[no-untyped-def]
     """Shard ``s`` of handle ``h`` as a (cap, 4) uint64 view (no copy, no reference count)."""
     ptrs, caps = h[0], h[1]
-    return carray(_as_ptr(ptrs[s]), (caps[s], 4))  # type: ignore[call-arg]
+    return carray(_as_ptr(ptrs[s]), (caps[s], 4), np.uint64)  # type: ignore[call-arg]
 
 
 @njit(cache=True)
 def _shard_dist(h, s):  # type: ignore[no-untyped-def]
     """The distance bytes of shard ``s`` (cap uint8 after its slots)."""
     ptrs, caps = h[0], h[1]
-    return carray(_as_byte_ptr(ptrs[s] + caps[s] * SLOT_BYTES), (caps[s],))  # type: ignore[call-arg]
+    return carray(_as_ptr(ptrs[s] + caps[s] * SLOT_BYTES), (caps[s],), np.uint8)  # type: ignore[call-arg]
 
 
 _FAR = 254
