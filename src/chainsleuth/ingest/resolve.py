@@ -30,11 +30,16 @@ from chainsleuth.store.hashindex import (
     utxo_entry,
     utxo_find,
     utxo_insert,
+    utxo_prefetch,
 )
 
 __all__ = ["BadOutputError", "load_utxos", "resolve_batch"]
 
 _NULLDATA = 5
+_AHEAD = 4
+"""Transactions ahead whose keys' home slots are prefetched: the kernel's loop is too long for
+the CPU to overlap one key's cache misses with the next key's on its own. On the 2 M-transaction
+chain `_resolve` took 1.40–1.47 s without, 1.02–1.12 s with (4, 8 and 16 ahead alike)."""
 
 
 class BadOutputError(ChainsleuthError):
@@ -69,7 +74,19 @@ def _resolve(h, buf, tx, inp, coinbase, tx_k0, tx_k1, out_value, out_type, out_a
     in_addr = np.full(n_in, -1, dtype=np.int64)
     in_type = np.zeros(n_in, dtype=np.uint8)
     tx_in_value = np.zeros(tx.shape[0], dtype=np.int64)
-    for t in range(tx.shape[0]):
+    n_tx = tx.shape[0]
+    for t in range(n_tx):
+        ahead = t + _AHEAD
+        if ahead < n_tx:  # the home slots of a later transaction's inputs and outputs
+            if not coinbase[ahead]:
+                for i in range(tx[ahead, 10], tx[ahead, 10] + tx[ahead, 8]):
+                    p = inp[i, 0]
+                    k0 = np.uint64(0)
+                    for b in range(8):
+                        k0 |= np.uint64(buf[p + b]) << np.uint64(8 * b)
+                    utxo_prefetch(h, k0, inp[i, 1])
+            for o in range(tx[ahead, 9]):
+                utxo_prefetch(h, tx_k0[ahead], o)
         fi = tx[t, 10]
         ni = tx[t, 8]
         fo = tx[t, 11]

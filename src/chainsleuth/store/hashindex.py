@@ -31,7 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from llvmlite import ir
 from numba import njit, types
+from numba.core import cgutils
 from numba.extending import intrinsic
 from numba.np.numpy_support import carray
 
@@ -229,6 +231,36 @@ def _as_ptr(typingctx, addr):  # type: ignore[no-untyped-def]
         return builder.inttoptr(args[0], context.get_value_type(types.voidptr))
 
     return sig, codegen
+
+
+@intrinsic
+def _prefetch(typingctx, addr):  # type: ignore[no-untyped-def]
+    """Ask the CPU to bring the cache line at int64 address ``addr`` in (a hint; no fault)."""
+    sig = types.void(types.int64)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")  # type: ignore[no-untyped-call]
+        builder.call(fn, [builder.inttoptr(args[0], i8p), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(cache=True)
+def utxo_prefetch(h, k0, vout):  # type: ignore[no-untyped-def]
+    """Start loading the home slot (and its distance byte) of key ``(k0, vout)``: issued some
+    operations ahead of its find or insert, the memory latency overlaps other work."""
+    k0 = np.uint64(k0)
+    hv = _hash(k0, vout)
+    s = _shard_of(hv, h[3])
+    cap = h[1][s]
+    home = _home(hv, h[3], cap)
+    base = h[0][s]
+    _prefetch(base + cap * SLOT_BYTES + home)  # type: ignore[call-arg]
+    _prefetch(base + home * SLOT_BYTES)
 
 
 @njit(cache=True)
