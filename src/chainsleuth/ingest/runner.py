@@ -661,12 +661,14 @@ def _ingest_partition(
     io.shutdown(wait=True)
     counts = {t: w.close() for t, w in writers.items()}
     del writers
-    counts["spends"] = _write_spends(tables / "spends" / name, spends)  # empties ``spends``
-    _release_memory()  # the batches' and the sort's freed memory, before the lookup indexes
-    # the parts' checksums in a thread (hashlib releases the GIL) while this one builds the
-    # partition's sorted point-lookup indexes (store/lookup.py), immutable like its parts
+    # the parts' checksums in a thread (hashlib releases the GIL): the closed parts' while this
+    # one sorts and writes the spends, the spends' while it builds the partition's sorted
+    # point-lookup indexes (store/lookup.py), immutable like its parts
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="chainsleuth-sha256") as hasher:
-        digests = {t: hasher.submit(sha256_file, tables / t / name) for t in STORED_TABLES}
+        digests = {t: hasher.submit(sha256_file, tables / t / name) for t in counts}
+        counts["spends"] = _write_spends(tables / "spends" / name, spends)  # empties ``spends``
+        digests["spends"] = hasher.submit(sha256_file, tables / "spends" / name)
+        _release_memory()  # the batches' and the sort's freed memory, before the lookup indexes
         index_files = build_partition_indexes(data, name, index_bytes)
         for t in STORED_TABLES:
             manifest.files[f"tables/{t}/{name}"] = digests[t].result()
