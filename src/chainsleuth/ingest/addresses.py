@@ -54,7 +54,10 @@ def _polymod_step(chk: np.uint32, value: int, gen_xor: np.ndarray) -> np.uint32:
 
 @njit(cache=True, nogil=True)
 def _encode(buf, offs, lens, kinds, payloads, hrp, charset, b58, hexd, gen_xor):  # type: ignore[no-untyped-def]
-    """kinds: 1 segwit, 2 base58 (payload row holds the 25 bytes), 3 pubkey hex, 0 skip."""
+    """kinds: 1 segwit, 2 base58 (payload row holds the 25 bytes), 3 pubkey hex, 0 skip.
+
+    Returns (characters back to back, int32 offsets of each row's string: n + 1). The output
+    buffer is sized for the longest strings but only what is written is ever touched."""
     n = offs.shape[0]
     hrp_chk = np.uint32(1)  # the checksum state after the expanded human-readable part
     for k in range(hrp.shape[0]):
@@ -62,8 +65,9 @@ def _encode(buf, offs, lens, kinds, payloads, hrp, charset, b58, hexd, gen_xor):
     hrp_chk = _polymod_step(hrp_chk, 0, gen_xor)
     for k in range(hrp.shape[0]):
         hrp_chk = _polymod_step(hrp_chk, hrp[k] & 31, gen_xor)
-    out = np.empty((n, _MAX), dtype=np.uint8)  # only the first out_len[r] bytes are read
-    out_len = np.zeros(n, dtype=np.int32)
+    out = np.empty(n * _MAX, dtype=np.uint8)
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    base = 0
     data = np.zeros(70, dtype=np.uint8)
     limbs = np.zeros(7, dtype=np.uint64)
     digits = np.zeros(40, dtype=np.uint8)
@@ -100,17 +104,17 @@ def _encode(buf, offs, lens, kinds, payloads, hrp, charset, b58, hexd, gen_xor):
             chk ^= const
             w = 0
             for k in range(hrp.shape[0]):
-                out[r, w] = hrp[k]
+                out[base + w] = hrp[k]
                 w += 1
-            out[r, w] = 49  # '1'
+            out[base + w] = 49  # '1'
             w += 1
             for k in range(nd):
-                out[r, w] = charset[data[k]]
+                out[base + w] = charset[data[k]]
                 w += 1
             for k in range(6):
-                out[r, w] = charset[(chk >> np.uint32(5 * (5 - k))) & np.uint32(31)]
+                out[base + w] = charset[(chk >> np.uint32(5 * (5 - k))) & np.uint32(31)]
                 w += 1
-            out_len[r] = w
+            base += w
         elif kind == 2:
             zeros = 0
             while zeros < 25 and payloads[r, zeros] == 0:
@@ -146,34 +150,24 @@ def _encode(buf, offs, lens, kinds, payloads, hrp, charset, b58, hexd, gen_xor):
                 nd -= 1
             w = 0
             for _ in range(zeros):
-                out[r, w] = b58[0]
+                out[base + w] = b58[0]
                 w += 1
             for k in range(nd - 1, -1, -1):
-                out[r, w] = b58[digits[k]]
+                out[base + w] = b58[digits[k]]
                 w += 1
-            out_len[r] = w
+            base += w
         elif kind == 3:
-            out[r, 0] = 112  # 'p'
-            out[r, 1] = 107  # 'k'
-            out[r, 2] = 58  # ':'
+            out[base + 0] = 112  # 'p'
+            out[base + 1] = 107  # 'k'
+            out[base + 2] = 58  # ':'
             w = 3
             for k in range(p + 1, p + ln - 1):
-                out[r, w] = hexd[buf[k] >> 4]
-                out[r, w + 1] = hexd[buf[k] & 15]
+                out[base + w] = hexd[buf[k] >> 4]
+                out[base + w + 1] = hexd[buf[k] & 15]
                 w += 2
-            out_len[r] = w
-    return out, out_len
-
-
-@njit(cache=True, nogil=True)
-def _compact(chars, length, offsets):  # type: ignore[no-untyped-def]
-    """The first ``length[r]`` characters of each row of ``chars``, back to back."""
-    data = np.empty(offsets[-1], dtype=np.uint8)
-    for r in range(chars.shape[0]):
-        o = offsets[r]
-        for k in range(length[r]):
-            data[o + k] = chars[r, k]
-    return data
+            base += w
+        offsets[r + 1] = base
+    return out[:base], offsets
 
 
 @njit(cache=True, nogil=True)
@@ -233,7 +227,7 @@ def encode_addresses(
     payloads = _base58_payloads(buf, offs, codes, kinds, network)
     raw = buf.tobytes() if (codes == 4).any() else b""
     hrp = np.frombuffer(network.hrp.encode(), dtype=np.uint8)
-    chars, length = _encode(buf, offs, lens, kinds, payloads, hrp, _CHARSET, _B58, _HEX, _GEN_XOR)
+    data, offsets = _encode(buf, offs, lens, kinds, payloads, hrp, _CHARSET, _B58, _HEX, _GEN_XOR)
     strings: list[str | None] | None = None
     multisig = np.flatnonzero(codes == 4)
     if multisig.shape[0]:
@@ -241,11 +235,8 @@ def encode_addresses(
         for r in multisig.tolist():
             p = int(offs[r])
             strings[r] = address_for_output(raw[p : p + int(lens[r])], network)
-    # Assemble an Arrow string array straight from the character matrix.
-    keep = length > 0
-    offsets = np.zeros(n + 1, dtype=np.int32)
-    np.cumsum(length, out=offsets[1:])
-    data = _compact(chars, length, offsets)
+    # An Arrow string array straight from the kernel's buffers.
+    keep = offsets[1:] > offsets[:-1]
     arr = pa.Array.from_buffers(
         pa.string(),
         n,
