@@ -25,7 +25,7 @@ from chainsleuth.simulate.wallet import Output, TxAssembler, Utxo, estimate_vsiz
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("name", ["tiny", "case", "bench"])
+@pytest.mark.parametrize("name", ["tiny", "case", "bench", "bench-1m"])
 def test_shipped_scenarios_parse(name: str) -> None:
     scenario = load_scenario(REPO / "scenarios" / f"{name}.yaml")
     assert scenario.name == name
